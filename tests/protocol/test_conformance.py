@@ -98,7 +98,10 @@ OUTPUT_CASES = list(load_cases("output"))
 
 def _skip_reason(direction, suite, case):
     if suite.get("description") in SKIP_SUITES:
-        return SKIP_SUITES[suite["description"]]
+        reason = SKIP_SUITES[suite["description"]]
+        # An idempotency token the caller set is on the wire like any member.
+        if "idempotency token" not in reason or not case["id"].endswith("IsSet"):
+            return reason
     return SKIPS.get((direction, case["id"]))
 
 

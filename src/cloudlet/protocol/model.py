@@ -128,6 +128,8 @@ _JAVA_CLASSES = {
     r"\p{L}": r"\w", r"\p{N}": r"\d", r"\p{Z}": r"\s", r"\p{Alnum}": r"a-zA-Z0-9",
     r"\p{Alpha}": r"a-zA-Z", r"\p{Digit}": r"0-9", r"\p{Punct}": r"!-/:-@\[-`{-~",
     r"\p{Print}": r"\x20-\x7e", r"\p{Graph}": r"\x21-\x7e", r"\p{Space}": r"\s",
+    # Java writes supplementary code points as \u10000; Python needs \U.
+    r"\u10000-\u10FFFF": r"\U00010000-\U0010FFFF",
 }
 
 

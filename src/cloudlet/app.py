@@ -1,0 +1,197 @@
+"""Builds one cloud (storage, clock, models, services, scheduler) and the
+ASGI application that serves it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from urllib.parse import quote
+
+from cloudlet.clock import Clock
+from cloudlet.config import Settings
+from cloudlet.gateway.admin import Admin
+from cloudlet.gateway.auth import Authenticator
+from cloudlet.gateway.dispatch import Gateway
+from cloudlet.protocol.catalog import Catalog
+from cloudlet.protocol.http import HttpRequest
+from cloudlet.protocol.model import ModelRegistry
+from cloudlet.scheduler import Scheduler
+from cloudlet.services import load_service_class
+from cloudlet.services.base import Service
+from cloudlet.storage import BlobStore, Storage
+
+log = logging.getLogger("cloudlet")
+
+_CLOCK_KEY = "clock.virtual"
+
+
+class Cloudlet:
+    """One cloud. Everything it remembers is in `storage` and `blobs`."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        if settings.ephemeral:
+            self.data_dir = tempfile.mkdtemp(prefix="cloudlet-")
+        else:
+            self.data_dir = os.path.abspath(settings.data_dir)
+            os.makedirs(self.data_dir, exist_ok=True)
+        self.storage = Storage(os.path.join(self.data_dir, "cloudlet.db"), synchronous=settings.sync)
+        self.blobs = BlobStore(os.path.join(self.data_dir, "blobs"))
+        saved = self.storage.get_meta(_CLOCK_KEY)
+        if saved is not None:
+            self.clock = Clock(float(saved))
+        elif settings.virtual_clock:
+            self.clock = Clock(Clock.wall())
+            self.storage.set_meta(_CLOCK_KEY, repr(self.clock.now()))
+        else:
+            self.clock = Clock()
+        self.models = ModelRegistry()
+        self.catalog = Catalog(self.models)
+        self.auth = Authenticator(settings.account_id, strict=settings.strict_auth)
+        self.scheduler = Scheduler(self.clock, self.storage)
+        self.gateway = Gateway(self)
+        self.admin = Admin(self)
+        self._services: dict[str, Service] = {}
+
+    # -- services -------------------------------------------------------
+
+    def service(self, name: str) -> Service | None:
+        """The provider of a service, started on first use; None if cloudlet
+        does not implement it."""
+        svc = self._services.get(name)
+        if svc is None:
+            cls = load_service_class(name)
+            if cls is None:
+                return None
+            if cls.model_patch:
+                self.models.add_patch(cls.model_name, cls.model_patch)
+            svc = cls(self)
+            self.storage.migrate(name, cls.migrations)
+            self._services[name] = svc
+            svc.start()
+        return svc
+
+    def running_services(self) -> list[str]:
+        return sorted(self._services)
+
+    def reset(self, service: str | None = None) -> None:
+        if service is None:
+            self.storage.reset()
+            self.blobs.clear()
+            for svc in self._services.values():
+                svc.reset()
+            self.set_clock(None)
+        else:
+            self.storage.reset(service)
+            svc = self._services.get(service)
+            if svc is not None:
+                svc.reset()
+
+    # -- clock ----------------------------------------------------------
+
+    def set_clock(self, epoch: float | None) -> None:
+        """Move the virtual clock to `epoch`, or back to real time (None)."""
+        if epoch is None:
+            if self.clock.virtual:
+                self.clock.use_real_time()
+            self.storage.set_meta(_CLOCK_KEY, None)
+        else:
+            self.clock.set(epoch)
+            self.storage.set_meta(_CLOCK_KEY, repr(epoch))
+
+    # -- lifecycle ------------------------------------------------------
+
+    async def startup(self) -> None:
+        # Reading every model's routing facts takes most of a second the
+        # first time; do it off the loop so the first request is not late.
+        threading.Thread(target=self.catalog.warm, name="cloudlet-catalog", daemon=True).start()
+        self.scheduler.start()
+
+    async def shutdown(self) -> None:
+        await self.scheduler.stop()
+        self.storage.close()
+        if self.settings.ephemeral:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+class AsgiApp:
+    """The ASGI callable: admin paths to the admin API, the rest to the
+    gateway."""
+
+    def __init__(self, cloud: Cloudlet):
+        self.cloud = cloud
+        self._started = False
+
+    async def __call__(self, scope, receive, send):
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive, send):
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:  # pragma: no cover - reported to the server
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def startup(self) -> None:
+        if not self._started:
+            self._started = True
+            await self.cloud.startup()
+
+    async def shutdown(self) -> None:
+        if self._started:
+            self._started = False
+            await self.cloud.shutdown()
+
+    async def _http(self, scope, receive, send):
+        chunks = []
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            if chunk:
+                chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else quote(scope.get("path", "/"))
+        path = path.split("?", 1)[0]
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        client = scope.get("client")
+        request = HttpRequest(scope["method"], path, scope.get("query_string", b"").decode("latin-1"),
+                              headers, body, client[0] if client else "127.0.0.1")
+        if path.startswith("/_cloudlet/"):
+            response = await self.cloud.admin.handle(request)
+        else:
+            response = await self.cloud.gateway.handle(request)
+        out_headers = []
+        has_length = False
+        for k, v in response.headers:
+            if k.lower() == "content-length":
+                has_length = True
+            out_headers.append((k.encode("latin-1"), v.encode("latin-1", "replace")))
+        if not has_length:
+            out_headers.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": out_headers})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else response.body})
+
+
+def create_app(settings: Settings | None = None) -> AsgiApp:
+    return AsgiApp(Cloudlet(settings or Settings()))

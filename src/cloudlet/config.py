@@ -1,0 +1,28 @@
+"""Settings: one object, from command-line flags and CLOUDLET_* variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass
+class Settings:
+    host: str = field(default_factory=lambda: os.environ.get("CLOUDLET_HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: int(os.environ.get("CLOUDLET_PORT", "4566")))
+    data_dir: str = field(default_factory=lambda: os.environ.get("CLOUDLET_DATA_DIR", "./.cloudlet"))
+    ephemeral: bool = field(default_factory=lambda: _env_bool("CLOUDLET_EPHEMERAL"))
+    log_level: str = field(default_factory=lambda: os.environ.get("CLOUDLET_LOG_LEVEL", "info"))
+    virtual_clock: bool = field(default_factory=lambda: _env_bool("CLOUDLET_VIRTUAL_CLOCK"))
+    strict_auth: bool = field(default_factory=lambda: _env_bool("CLOUDLET_STRICT_AUTH"))
+    region: str = field(default_factory=lambda: os.environ.get("CLOUDLET_REGION", "us-east-1"))
+    account_id: str = field(default_factory=lambda: os.environ.get("CLOUDLET_ACCOUNT_ID", "000000000000"))
+    # "NORMAL" survives a killed process; "FULL" also a power cut.
+    sync: str = field(default_factory=lambda: os.environ.get("CLOUDLET_SYNC", "NORMAL").upper())

@@ -1,0 +1,1 @@
+"""The HTTP edge: routing, authentication, dispatch to providers, admin API."""

@@ -1,0 +1,93 @@
+"""The admin API under /_cloudlet/ (never an AWS path):
+
+GET  /_cloudlet/health            version, services, storage, clock
+POST /_cloudlet/reset[?service=]  forget all state, or one service's
+GET  /_cloudlet/clock             the clock
+POST /_cloudlet/clock             {"advance": s} | {"set": iso-or-epoch} | {"real": true}
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import orjson
+
+from cloudlet import __version__
+from cloudlet.protocol.common import iso8601, parse_timestamp, ParseError
+from cloudlet.protocol.http import HttpRequest, HttpResponse
+from cloudlet.services import SERVICES
+
+
+def _json(status: int, doc) -> HttpResponse:
+    return HttpResponse(status, [("Content-Type", "application/json")], orjson.dumps(doc))
+
+
+def _error(status: int, message: str) -> HttpResponse:
+    return _json(status, {"error": message})
+
+
+class Admin:
+    def __init__(self, cloud):
+        self.cloud = cloud
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        path = request.path.rstrip("/")
+        method = request.method
+        if path == "/_cloudlet/health" and method in ("GET", "HEAD"):
+            return _json(200, self.health())
+        if path == "/_cloudlet/reset" and method == "POST":
+            service = parse_qs(request.query_string).get("service", [None])[0]
+            if service is not None and service not in SERVICES:
+                return _error(404, f"unknown service: {service}")
+            self.cloud.reset(service)
+            return _json(200, {"reset": service or "all"})
+        if path == "/_cloudlet/clock":
+            if method == "GET":
+                return _json(200, self.clock_state())
+            if method == "POST":
+                return await self.move_clock(request)
+        return _error(404, f"no admin endpoint {method} {request.path}")
+
+    def health(self) -> dict:
+        cloud = self.cloud
+        running = cloud.running_services()
+        return {
+            "status": "running",
+            "version": __version__,
+            "services": {name: ("running" if name in running else "available") for name in sorted(SERVICES)},
+            "storage": {"engine": cloud.storage.engine, "path": cloud.storage.path,
+                        "ephemeral": cloud.settings.ephemeral},
+            "clock": self.clock_state(),
+        }
+
+    def clock_state(self) -> dict:
+        clock = self.cloud.clock
+        now = clock.now()
+        return {"now": iso8601(now), "epoch": now, "virtual": clock.virtual}
+
+    async def move_clock(self, request: HttpRequest) -> HttpResponse:
+        try:
+            doc = orjson.loads(request.body or b"{}")
+        except orjson.JSONDecodeError:
+            return _error(400, "the body must be JSON")
+        if not isinstance(doc, dict):
+            return _error(400, "the body must be a JSON object")
+        cloud = self.cloud
+        try:
+            if "advance" in doc:
+                seconds = float(doc["advance"])
+                if seconds < 0:
+                    return _error(400, "the clock only moves forward")
+                cloud.set_clock(cloud.clock.now() + seconds)
+            elif "set" in doc:
+                cloud.set_clock(parse_timestamp(doc["set"]))
+            elif doc.get("real"):
+                cloud.set_clock(None)
+            else:
+                return _error(400, 'expected {"advance": seconds}, {"set": time} or {"real": true}')
+        except (TypeError, ValueError, ParseError) as exc:
+            return _error(400, f"bad clock value: {exc}")
+        ran = await cloud.scheduler.run_due()
+        state = self.clock_state()
+        state["jobs_run"] = ran
+        return _json(200, state)

@@ -1,0 +1,244 @@
+"""The path of one request: route, parse, authenticate, validate, call the
+provider, serialize; every failure answered as the protocol's AWS error.
+
+`Gateway.handle` serves HTTP requests; `Gateway.call` is the internal
+dispatcher services use to call each other (as a service principal), which
+goes through the same checks.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import time
+import uuid
+import zlib
+
+from cloudlet.errors import AwsError, internal_failure, invalid_action, missing_action, unknown_operation
+from cloudlet.gateway.auth import Principal, parse_credential
+from cloudlet.gateway.context import RequestContext
+from cloudlet.gateway.router import RouteResult, Router, guess_protocol
+from cloudlet.protocol import PROTOCOLS
+from cloudlet.protocol.common import ParseError
+from cloudlet.protocol.http import HttpRequest, HttpResponse
+from cloudlet.protocol.model import OperationModel, ServiceModel
+from cloudlet.protocol.validate import check as validate
+
+log = logging.getLogger("cloudlet.request")
+errlog = logging.getLogger("cloudlet.gateway")
+
+_JSON_TYPES = ("application/x-amz-json-1.0", "application/x-amz-json-1.1", "application/json")
+_MAX_INFLATED = 64 * 1024 * 1024
+
+
+def new_request_id(s3: bool = False) -> str:
+    if s3:
+        return uuid.uuid4().hex[:16].upper()
+    return str(uuid.uuid4())
+
+
+class Gateway:
+    def __init__(self, cloud):
+        self.cloud = cloud
+        self.router = Router(cloud.catalog)
+
+    async def handle(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        cloud = self.cloud
+        protocol_name = None
+        model: ServiceModel | None = None
+        service_name = "-"
+        op_name = "-"
+        request_id = ""
+        try:
+            cred = parse_credential(request)
+            routed = self.router.route(request, cred)
+            protocol_name = routed.protocol
+            entry = routed.entry
+            request_id = new_request_id(s3=entry is not None and entry.signing_name == "s3")
+            if entry is None:
+                raise self._unknown_service(request, protocol_name)
+            service_name = entry.name
+            model = cloud.models.get(entry.name)
+            if model is None:
+                raise self._unknown_service(request, protocol_name)
+            if entry.signing_name != "s3":
+                _inflate(request)
+            # Who is calling is settled before the request is read, as on AWS
+            # (a bad credential is refused whatever the body says).
+            principal = cloud.auth.principal(cred, request)
+            protocol = PROTOCOLS[protocol_name]
+            op, parse = self._operation(protocol_name, protocol, model, request, routed)
+            op_name = op.name
+            # AWS reads and validates a request before it looks for the code
+            # behind it: a malformed call to any modeled operation gets the
+            # protocol's error even where cloudlet has not built it.
+            service = cloud.service(entry.name)
+            try:
+                params = parse()
+            except ParseError as exc:
+                raise self._parse_error(protocol_name, exc) from None
+            validation_code = (service.validation_code if service is not None else None) \
+                or _validation_code(protocol_name)
+            validate(op.input, params, validation_code)
+            handler = service.handler(op.name) if service is not None else None
+            if handler is None:
+                raise self._not_built(protocol_name, op.name)
+            ctx = RequestContext(
+                request_id=request_id,
+                account_id=principal.account_id,
+                region=(cred.region if cred is not None and cred.region else cloud.settings.region),
+                principal=principal,
+                service=entry.name,
+                operation=op.name,
+                protocol=protocol_name,
+                request=request,
+                cloud=cloud,
+                op_model=op,
+                access_key=cred.access_key if cred is not None else None,
+                user_agent=request.headers.get("user-agent", ""),
+                source_ip=request.client,
+            )
+            if routed.bucket_from_host:
+                ctx.extra["bucket_from_host"] = routed.bucket_from_host
+            fn, is_async = handler
+            output = (await fn(ctx, params)) if is_async else fn(ctx, params)
+            response = protocol.serialize(op, output, request_id)
+        except AwsError as err:
+            response = self._error(protocol_name, request, model, err, request_id)
+        except Exception:
+            request_id = request_id or new_request_id()
+            errlog.exception("unhandled error in %s.%s (request %s)", service_name, op_name, request_id)
+            response = self._error(protocol_name, request, model, internal_failure(request_id), request_id)
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s %s.%s %d %.1fms", request_id, service_name, op_name, response.status,
+                     (time.perf_counter() - started) * 1000)
+        return response
+
+    # -- operation lookup -----------------------------------------------
+
+    def _operation(self, protocol_name: str, protocol, model: ServiceModel, request: HttpRequest,
+                   routed: RouteResult):
+        """(operation model, zero-argument parse function)."""
+        if protocol_name in ("query", "ec2"):
+            form = request.form()
+            name = protocol.operation_name(request, form)
+            op = model.operation(name)
+            if op is None:
+                raise invalid_action(name)
+            return op, lambda: protocol.parse(op, request, form)
+        if protocol_name in ("json", "smithy-rpc-v2-cbor"):
+            _check_content_type(protocol_name, request)
+            name = protocol.operation_name(request, model)
+            op = model.operation(name)
+            if op is None:
+                raise unknown_operation("An unknown operation was requested.")
+            return op, lambda: protocol.parse(op, request)
+        found = protocol.route(model, request, routed.raw_path)
+        if found is None:
+            raise self._no_route(protocol, model, request, routed)
+        op, labels = found
+        return op, lambda: protocol.parse(op, request, labels)
+
+    @staticmethod
+    def _no_route(protocol, model: ServiceModel, request: HttpRequest, routed: RouteResult) -> AwsError:
+        if model.signing_name == "s3":
+            if protocol.allowed_methods(model, request, routed.raw_path):
+                return AwsError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
+            return AwsError("NotImplemented", "A header you provided implies functionality that is not implemented.", 501)
+        return AwsError("UnknownOperationException", "An unknown operation was requested.", 404)
+
+    @staticmethod
+    def _not_built(protocol_name: str, op_name: str) -> AwsError:
+        # An operation cloudlet has not built answers as an unknown one.
+        if protocol_name in ("query", "ec2"):
+            return invalid_action(op_name)
+        if protocol_name in ("rest-json", "rest-xml"):
+            return AwsError("UnknownOperationException", f"The operation {op_name} is not supported.", 404)
+        return unknown_operation("An unknown operation was requested.")
+
+    @staticmethod
+    def _unknown_service(request: HttpRequest, protocol_name: str) -> AwsError:
+        message = "cloudlet does not know which service this request is for."
+        if protocol_name in ("query", "ec2"):
+            action = request.form().get("Action")
+            if not action:
+                return missing_action()
+            return AwsError("InvalidAction", f"The action {action} is not valid for this web service.", 400)
+        return AwsError("UnknownOperationException", message, 404 if protocol_name.startswith("rest") else 400)
+
+    @staticmethod
+    def _parse_error(protocol_name: str, exc: ParseError) -> AwsError:
+        if protocol_name in ("query", "ec2"):
+            where = f" for parameter {exc.path}" if exc.path else ""
+            return AwsError("InvalidParameterValue", f"{exc.message}{where}", 400)
+        return AwsError("SerializationException", exc.message, 400)
+
+    def _error(self, protocol_name: str | None, request: HttpRequest, model: ServiceModel | None,
+               err: AwsError, request_id: str) -> HttpResponse:
+        request_id = request_id or new_request_id()
+        protocol = PROTOCOLS[protocol_name or guess_protocol(request)]
+        try:
+            response = protocol.serialize_error(model, err, request_id)
+        except Exception:
+            errlog.exception("could not serialize %r", err)
+            response = protocol.serialize_error(None, internal_failure(request_id), request_id)
+        return response
+
+    # -- internal calls -------------------------------------------------
+
+    async def call(self, service_name: str, operation: str, params: dict, *, account_id: str,
+                   region: str, invoked_by: str, principal: Principal | None = None,
+                   request_id: str | None = None) -> dict:
+        """Call another service's operation as a service principal (e.g.
+        SNS delivering to SQS). Raises AwsError like an external call."""
+        cloud = self.cloud
+        model = cloud.models.get(service_name)
+        op = model.operation(operation) if model is not None else None
+        service = cloud.service(service_name)
+        handler = service.handler(operation) if (service is not None and op is not None) else None
+        if handler is None:
+            raise unknown_operation(f"{service_name}.{operation} is not available.")
+        if principal is None:
+            principal = Principal(account_id=account_id, arn=invoked_by, user_id=invoked_by,
+                                  type="AWSService", name=invoked_by)
+        ctx = RequestContext(
+            request_id=request_id or new_request_id(), account_id=account_id, region=region,
+            principal=principal, service=service_name, operation=operation, protocol="internal",
+            request=HttpRequest("POST", "/"), cloud=cloud, op_model=op, invoked_by=invoked_by,
+            user_agent=invoked_by, source_ip=invoked_by)
+        validate(op.input, params, service.validation_code or "ValidationException")
+        fn, is_async = handler
+        return (await fn(ctx, params)) if is_async else fn(ctx, params)
+
+
+def _validation_code(protocol_name: str) -> str:
+    return "ValidationError" if protocol_name in ("query", "ec2") else "ValidationException"
+
+
+def _check_content_type(protocol_name: str, request: HttpRequest) -> None:
+    ct = request.content_type.split(";", 1)[0].strip().lower()
+    if not ct or not request.body:
+        return
+    if protocol_name == "json":
+        ok = ct in _JSON_TYPES
+    else:
+        ok = ct == "application/cbor"
+    if not ok:
+        raise AwsError("UnsupportedMediaTypeException", f"Unsupported Content-Type: {ct}", 415)
+
+
+def _inflate(request: HttpRequest) -> None:
+    """Undo a transport Content-Encoding (botocore gzips large CloudWatch
+    requests). S3 keeps Content-Encoding as object metadata instead."""
+    encoding = request.headers.get("content-encoding", "").lower()
+    if "gzip" not in encoding or not request.body:
+        return
+    try:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        body = inflater.decompress(request.body, _MAX_INFLATED)
+        if inflater.unconsumed_tail:
+            raise AwsError("RequestEntityTooLarge", "The decompressed request body is too large.", 413)
+    except (zlib.error, gzip.BadGzipFile):
+        raise AwsError("SerializationException", "The request body is not valid gzip data.", 400) from None
+    request.body = body

@@ -1,0 +1,149 @@
+"""Which service and which protocol a request is for.
+
+In order: X-Amz-Target (JSON protocols), the RPC v2 CBOR path, then the
+SigV4 signing name (header or presigned query), then the Host name
+(`sqs.us-east-1.amazonaws.com`, `bucket.s3.localhost`), and for unsigned
+requests with no telling host, S3 (the one service anonymous callers use).
+Among services sharing a signing name, the request's shape decides (a form
+with Action= goes to the query-protocol one).
+
+S3 virtual-hosted style (`bucket.s3.localhost.localstack.cloud`,
+`bucket.localhost`) is turned into path style here, so S3 routes one way.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cloudlet.gateway.auth import Credential
+from cloudlet.protocol.catalog import Catalog, CatalogEntry
+from cloudlet.protocol.http import HttpRequest
+from cloudlet.protocol.rpc_v2_cbor import PATH_RE as CBOR_PATH
+
+_JSON_PROTOCOLS = ("json", "rest-json", "smithy-rpc-v2-cbor")
+# Host names that mean "this machine" and carry no service or bucket.
+_LOCAL_SUFFIXES = (".localhost.localstack.cloud", ".localhost", ".amazonaws.com", ".amazonaws.com.cn")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+
+
+@dataclass(slots=True)
+class RouteResult:
+    entry: CatalogEntry | None
+    protocol: str
+    # For S3 virtual-hosted requests: the path-style path to route on.
+    raw_path: str | None = None
+    bucket_from_host: str | None = None
+
+
+def _is_form(request: HttpRequest) -> bool:
+    ct = request.content_type
+    if request.method == "POST" and "x-www-form-urlencoded" in ct:
+        return True
+    if request.method == "GET" and "Action=" in request.query_string:
+        return True
+    return False
+
+
+def guess_protocol(request: HttpRequest) -> str:
+    """The protocol a request looks like, for answering an error about it."""
+    if request.headers.get("x-amz-target"):
+        return "json"
+    if CBOR_PATH.match(request.path) and ("cbor" in request.content_type or request.headers.get("smithy-protocol")):
+        return "smithy-rpc-v2-cbor"
+    if _is_form(request) or "Action=" in request.query_string:
+        return "query"
+    if "json" in request.content_type:
+        return "rest-json"
+    return "rest-xml"
+
+
+class Router:
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+
+    def route(self, request: HttpRequest, cred: Credential | None) -> RouteResult:
+        headers = request.headers
+        target = headers.get("x-amz-target")
+        if target:
+            prefix = target.rpartition(".")[0]
+            entry = self.catalog.by_target_prefix(prefix)
+            if entry is None and cred is not None and cred.service:
+                entry = next((e for e in self.catalog.by_signing_name(cred.service)
+                              if e.protocol in _JSON_PROTOCOLS), None)
+            return RouteResult(entry, "json")
+
+        m = CBOR_PATH.match(request.path)
+        if m and ("cbor" in request.content_type or headers.get("smithy-protocol")):
+            return RouteResult(self.catalog.by_target_prefix(m.group(1)), "smithy-rpc-v2-cbor")
+
+        candidates: list[CatalogEntry] = []
+        if cred is not None and cred.service:
+            candidates = self.catalog.by_signing_name(cred.service)
+        host_service, host_bucket = self._from_host(request.host)
+        if not candidates and host_service:
+            candidates = self.catalog.by_endpoint_prefix(host_service) or self.catalog.by_signing_name(host_service)
+        form = _is_form(request)
+        if not candidates:
+            if form:
+                return RouteResult(None, "query")
+            candidates = self.catalog.by_signing_name("s3")
+
+        entry = self._choose(candidates, form)
+        if entry is None:
+            return RouteResult(None, guess_protocol(request))
+        protocol = entry.protocol
+        if protocol in ("query", "ec2"):
+            return RouteResult(entry, protocol)
+        if form and entry.query_compatible:
+            # A JSON service that still answers its old query protocol (SQS).
+            return RouteResult(entry, "query")
+        if entry.signing_name == "s3" and host_bucket:
+            path = "/" + host_bucket + (request.raw_path if request.raw_path != "/" else "/")
+            return RouteResult(entry, protocol, raw_path=path, bucket_from_host=host_bucket)
+        return RouteResult(entry, protocol)
+
+    @staticmethod
+    def _choose(candidates: list[CatalogEntry], form: bool) -> CatalogEntry | None:
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            return candidates[0]
+        if form:
+            for e in candidates:
+                if e.protocol in ("query", "ec2") or e.query_compatible:
+                    return e
+        for e in candidates:
+            if e.protocol not in ("query", "ec2"):
+                # Prefer the service whose endpoint prefix is its signing name
+                # (s3 over s3control, which lives on an account host prefix).
+                if e.endpoint_prefix == e.signing_name:
+                    return e
+        return candidates[0]
+
+    @staticmethod
+    def _from_host(host: str) -> tuple[str | None, str | None]:
+        """(service endpoint prefix, S3 bucket) named by a Host header."""
+        name = host.rsplit(":", 1)[0].lower() if host and not host.startswith("[") else ""
+        if not name or name in ("localhost", "127.0.0.1") or name.replace(".", "").isdigit():
+            return None, None
+        for suffix in _LOCAL_SUFFIXES:
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+                break
+        else:
+            return None, None
+        labels = name.split(".") if name else []
+        if not labels:
+            return None, None
+        # bucket.s3[.region] / bucket.s3-region / s3[.region]
+        for i, label in enumerate(labels):
+            if label == "s3" or label.startswith("s3-") or label == "s3-website":
+                bucket = ".".join(labels[:i]) or None
+                return "s3", bucket
+        if len(labels) >= 2 and _REGION.match(labels[1]):
+            return labels[0], None
+        if len(labels) == 1:
+            # "bucket.localhost": a bucket, unless it names a service.
+            return None, labels[0]
+        return labels[0], None
