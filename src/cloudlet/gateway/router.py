@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 
 from cloudlet.gateway.auth import Credential
+from cloudlet.protocol import PROTOCOLS
 from cloudlet.protocol.catalog import Catalog, CatalogEntry
 from cloudlet.protocol.http import HttpRequest
 from cloudlet.protocol.rpc_v2_cbor import PATH_RE as CBOR_PATH
@@ -89,7 +90,7 @@ class Router:
                 return RouteResult(None, "query")
             candidates = self.catalog.by_signing_name("s3")
 
-        entry = self._choose(candidates, form)
+        entry = self._choose(candidates, form, request)
         if entry is None:
             return RouteResult(None, guess_protocol(request))
         protocol = entry.protocol
@@ -103,8 +104,7 @@ class Router:
             return RouteResult(entry, protocol, raw_path=path, bucket_from_host=host_bucket)
         return RouteResult(entry, protocol)
 
-    @staticmethod
-    def _choose(candidates: list[CatalogEntry], form: bool) -> CatalogEntry | None:
+    def _choose(self, candidates: list[CatalogEntry], form: bool, request: HttpRequest) -> CatalogEntry | None:
         if not candidates:
             return None
         if len(candidates) == 1:
@@ -113,13 +113,15 @@ class Router:
             for e in candidates:
                 if e.protocol in ("query", "ec2") or e.query_compatible:
                     return e
-        for e in candidates:
-            if e.protocol not in ("query", "ec2"):
-                # Prefer the service whose endpoint prefix is its signing name
-                # (s3 over s3control, which lives on an account host prefix).
-                if e.endpoint_prefix == e.signing_name:
-                    return e
-        return candidates[0]
+        rest = [e for e in candidates if e.protocol in ("rest-json", "rest-xml")]
+        # The service whose endpoint prefix is its signing name first (s3
+        # before s3control), then the first whose routes fit the request.
+        rest.sort(key=lambda e: e.endpoint_prefix != e.signing_name)
+        for e in rest:
+            model = self.catalog.registry.get(e.name)
+            if model is not None and PROTOCOLS[e.protocol].route(model, request) is not None:
+                return e
+        return rest[0] if rest else candidates[0]
 
     @staticmethod
     def _from_host(host: str) -> tuple[str | None, str | None]:
