@@ -69,7 +69,7 @@ def cmd_serve(args) -> int:
                                        __version__, settings.host, settings.port, where)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
                             lifespan="on", log_level=settings.log_level.lower(), access_log=False,
-                            server_header=False, timeout_keep_alive=75)
+                            server_header=False, proxy_headers=False, timeout_keep_alive=75)
     uvicorn.Server(config).run()
     return 0
 

@@ -56,6 +56,13 @@ def parse_credential(request: HttpRequest) -> Credential | None:
     """The credential a request carries, or None for an anonymous request."""
     header = request.headers.get("authorization")
     if header:
+        if header.startswith("AWS4-HMAC-SHA256 Credential="):
+            # The common form, split without a regex.
+            parts = [p.strip() for p in header[17:].split(",")]
+            fields = dict(p.split("=", 1) for p in parts if "=" in p)
+            scope = fields.get("Credential")
+            if scope:
+                return _sigv4(scope, "sigv4", fields.get("SignedHeaders"), fields.get("Signature"))
         m = _SIGV4_HEADER.match(header.strip())
         if m:
             return _sigv4(m.group("cred"), "sigv4", m.group("signed"), m.group("sig"))

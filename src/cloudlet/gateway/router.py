@@ -62,8 +62,33 @@ def guess_protocol(request: HttpRequest) -> str:
 class Router:
     def __init__(self, catalog: Catalog):
         self.catalog = catalog
+        # Decisions that depend only on request traits which repeat from
+        # call to call (target, signing name, host, form or not).
+        self._cache: dict[tuple, RouteResult] = {}
 
     def route(self, request: HttpRequest, cred: Credential | None) -> RouteResult:
+        headers = request.headers
+        target = headers.get("x-amz-target")
+        key = None
+        if target:
+            key = ("t", target.rpartition(".")[0], cred.service if cred is not None else None)
+        elif (cred is not None and cred.service and not headers.get("smithy-protocol")
+              and "cbor" not in request.content_type
+              and len(self.catalog.by_signing_name(cred.service)) == 1
+              and self.catalog.by_signing_name(cred.service)[0].signing_name != "s3"):
+            # One service behind this signing name: the choice depends only on
+            # whether the body is a form.
+            key = ("s", cred.service, _is_form(request))
+        if key is not None:
+            found = self._cache.get(key)
+            if found is None:
+                found = self._route(request, cred)
+                if len(self._cache) < 4096:
+                    self._cache[key] = found
+            return found
+        return self._route(request, cred)
+
+    def _route(self, request: HttpRequest, cred: Credential | None) -> RouteResult:
         headers = request.headers
         target = headers.get("x-amz-target")
         if target:

@@ -6,12 +6,31 @@ ASGI gateway, by the internal dispatcher and by the conformance tests alike.
 
 from __future__ import annotations
 
-from functools import cached_property
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import unquote, unquote_plus
+
+
+def parse_form(text: str) -> list[tuple[str, str]]:
+    """application/x-www-form-urlencoded pairs; the fast path skips
+    unquoting for the common plain pieces."""
+    out = []
+    for piece in text.split("&"):
+        if not piece:
+            continue
+        name, _, value = piece.partition("=")
+        if "%" in name or "+" in name:
+            name = unquote_plus(name)
+        if "%" in value or "+" in value:
+            value = unquote_plus(value)
+        out.append((name, value))
+    return out
 
 
 class HttpRequest:
-    __slots__ = ("method", "raw_path", "query_string", "header_list", "body", "client", "__dict__")
+    """One request. Derived views (lower-cased headers, decoded path, query
+    pairs) are computed on first use: on the hot path most are never needed."""
+
+    __slots__ = ("method", "raw_path", "query_string", "header_list", "body", "client",
+                 "_headers", "_path", "_query_list", "_query", "_form")
 
     def __init__(
         self,
@@ -32,51 +51,65 @@ class HttpRequest:
         self.header_list: list[tuple[str, str]] = headers or []
         self.body = body
         self.client = client
+        self._headers = self._path = self._query_list = self._query = self._form = None
 
-    @cached_property
+    def add_header(self, name: str, value: str) -> None:
+        self.header_list.append((name, value))
+        self._headers = None
+
+    @property
     def headers(self) -> dict[str, str]:
         """Lower-cased header names; repeated headers joined with ','."""
-        out: dict[str, str] = {}
-        for name, value in self.header_list:
-            key = name.lower()
-            if key in out:
-                out[key] = out[key] + "," + value
-            else:
-                out[key] = value
+        out = self._headers
+        if out is None:
+            out = {}
+            for name, value in self.header_list:
+                key = name.lower()
+                if key in out:
+                    out[key] = out[key] + "," + value
+                else:
+                    out[key] = value
+            self._headers = out
         return out
 
-    @cached_property
+    @property
     def path(self) -> str:
-        return unquote(self.raw_path)
+        if self._path is None:
+            self._path = unquote(self.raw_path)
+        return self._path
 
-    @cached_property
+    @property
     def query_list(self) -> list[tuple[str, str]]:
-        if not self.query_string:
-            return []
-        return parse_qsl(self.query_string, keep_blank_values=True)
+        if self._query_list is None:
+            self._query_list = parse_form(self.query_string) if self.query_string else []
+        return self._query_list
 
-    @cached_property
+    @property
     def query(self) -> dict[str, str]:
         """First value of each query parameter."""
-        out: dict[str, str] = {}
-        for k, v in self.query_list:
-            out.setdefault(k, v)
-        return out
+        if self._query is None:
+            out: dict[str, str] = {}
+            for k, v in self.query_list:
+                out.setdefault(k, v)
+            self._query = out
+        return self._query
 
     @property
     def content_type(self) -> str:
         return self.headers.get("content-type", "")
 
-    @cached_property
+    @property
     def host(self) -> str:
         return self.headers.get("host", "")
 
     def form(self) -> dict[str, str]:
         """Query-protocol parameters: the urlencoded body of a POST, else the
         query string (GET requests, presigned URLs)."""
+        if self._form is not None:
+            return self._form
         params: dict[str, str] = {}
         if self.query_string:
-            params.update(parse_qsl(self.query_string, keep_blank_values=True))
+            params.update(self.query_list)
         if self.body and "x-www-form-urlencoded" in self.content_type:
             try:
                 text = self.body.decode("utf-8")
@@ -84,7 +117,8 @@ class HttpRequest:
                 from cloudlet.errors import AwsError
 
                 raise AwsError("MalformedQueryString", "The request body is not valid UTF-8.", 400) from None
-            params.update(parse_qsl(text, keep_blank_values=True))
+            params.update(parse_form(text))
+        self._form = params
         return params
 
 

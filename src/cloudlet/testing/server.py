@@ -87,7 +87,7 @@ class CloudletServer:
         self.settings.port = self.port
         self.app = create_app(self.settings)
         config = uvicorn.Config(self.app, log_level=self.settings.log_level, access_log=False,
-                                lifespan="on", server_header=False, loop="asyncio", http="httptools")
+                                lifespan="on", server_header=False, proxy_headers=False, loop="asyncio", http="httptools")
         self._server = uvicorn.Server(config)
         ready = threading.Event()
         failed: list[BaseException] = []
