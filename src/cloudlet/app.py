@@ -173,10 +173,9 @@ class AsgiApp:
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else quote(scope.get("path", "/"))
         path = path.split("?", 1)[0]
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         client = scope.get("client")
         request = HttpRequest(scope["method"], path, scope.get("query_string", b"").decode("latin-1"),
-                              headers, body, client[0] if client else "127.0.0.1")
+                              None, body, client[0] if client else "127.0.0.1", raw_headers=scope["headers"])
         if path.startswith("/_cloudlet/"):
             response = await self.cloud.admin.handle(request)
         else:

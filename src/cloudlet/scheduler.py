@@ -94,17 +94,18 @@ class Scheduler:
                 pass
 
     async def _loop(self) -> None:
+        self.clock.on_change(self._wake.set)
         while not self._stopping:
             await self.run_due()
             next_run = min((j.next_run for j in self._jobs.values()), default=math.inf)
             self._wake.clear()
-            sleeper = asyncio.ensure_future(self.clock.sleep_until(next_run, max_real_wait=60.0))
-            waker = asyncio.ensure_future(self._wake.wait())
+            # A virtual clock only moves when told to, and telling it wakes
+            # us; a real one is slept on (at most a minute at a time).
+            timeout = None if self.clock.virtual else min(60.0, max(0.0, next_run - self.clock.now()))
             try:
-                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                waker.cancel()
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except asyncio.TimeoutError:
+                pass
 
     async def run_due(self) -> int:
         """Run every job that is due now; returns how many ran."""

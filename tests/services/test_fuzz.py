@@ -69,7 +69,8 @@ def _fuzz(cloudlet_server, protocol: str):
     svc, method, path, fixed, names = TARGETS[protocol]
     conn = http.client.HTTPConnection("127.0.0.1", cloudlet_server.port, timeout=30)
 
-    @settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=max(120, settings.default.max_examples // 6), deadline=None,
+              suppress_health_check=list(HealthCheck))
     @given(body=_body_strategy(protocol, names),
            extra=st.dictionaries(st.sampled_from(names + ["Content-Type", "Content-Encoding", "X-Amz-Target",
                                                           "smithy-protocol", "Authorization", "Host"]),

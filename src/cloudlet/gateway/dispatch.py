@@ -147,9 +147,10 @@ class Gateway:
     @staticmethod
     def _no_route(protocol, model: ServiceModel, request: HttpRequest, routed: RouteResult) -> AwsError:
         if model.signing_name == "s3":
-            if protocol.allowed_methods(model, request, routed.raw_path):
-                return AwsError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
-            return AwsError("NotImplemented", "A header you provided implies functionality that is not implemented.", 501)
+            path = routed.raw_path or request.raw_path
+            if path.startswith("//"):
+                return AwsError("InvalidBucketName", "The specified bucket is not valid.", 400)
+            return AwsError("MethodNotAllowed", "The specified method is not allowed against this resource.", 405)
         return AwsError("UnknownOperationException", "An unknown operation was requested.", 404)
 
     @staticmethod

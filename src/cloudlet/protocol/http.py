@@ -29,8 +29,8 @@ class HttpRequest:
     """One request. Derived views (lower-cased headers, decoded path, query
     pairs) are computed on first use: on the hot path most are never needed."""
 
-    __slots__ = ("method", "raw_path", "query_string", "header_list", "body", "client",
-                 "_headers", "_path", "_query_list", "_query", "_form")
+    __slots__ = ("method", "raw_path", "query_string", "body", "client", "_raw_headers",
+                 "_header_list", "_headers", "_path", "_query_list", "_query", "_form")
 
     def __init__(
         self,
@@ -40,6 +40,7 @@ class HttpRequest:
         headers: list[tuple[str, str]] | dict[str, str] | None = None,
         body: bytes = b"",
         client: str = "127.0.0.1",
+        raw_headers: list[tuple[bytes, bytes]] | None = None,
     ):
         self.method = method.upper()
         # The path as sent, still percent-encoded: REST labels are decoded
@@ -48,10 +49,21 @@ class HttpRequest:
         self.query_string = query_string
         if isinstance(headers, dict):
             headers = list(headers.items())
-        self.header_list: list[tuple[str, str]] = headers or []
+        # ASGI hands over (bytes, bytes) pairs with lower-cased names; they
+        # are decoded only when asked for.
+        self._raw_headers = raw_headers
+        self._header_list = headers if raw_headers is None else None
         self.body = body
         self.client = client
         self._headers = self._path = self._query_list = self._query = self._form = None
+
+    @property
+    def header_list(self) -> list[tuple[str, str]]:
+        """The headers as sent, in order (names as the transport gave them)."""
+        if self._header_list is None:
+            raw = self._raw_headers or ()
+            self._header_list = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw]
+        return self._header_list
 
     def add_header(self, name: str, value: str) -> None:
         self.header_list.append((name, value))
@@ -63,8 +75,11 @@ class HttpRequest:
         out = self._headers
         if out is None:
             out = {}
-            for name, value in self.header_list:
-                key = name.lower()
+            if self._header_list is None and self._raw_headers is not None:
+                pairs = ((k.decode("latin-1"), v.decode("latin-1")) for k, v in self._raw_headers)
+            else:
+                pairs = ((k.lower(), v) for k, v in self.header_list)
+            for key, value in pairs:
                 if key in out:
                     out[key] = out[key] + "," + value
                 else:

@@ -23,6 +23,8 @@ _LEAF = ""  # tree key under which a node's own value is kept
 def build_tree(params: dict[str, str]) -> dict:
     tree: dict = {}
     for key, value in params.items():
+        if key == "Action" or key == "Version":
+            continue
         node = tree
         for part in key.split("."):
             child = node.get(part)
