@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import threading
 from urllib.parse import quote
 
@@ -34,6 +32,8 @@ class Cloudlet:
     def __init__(self, settings: Settings):
         self.settings = settings
         if settings.ephemeral:
+            import tempfile
+
             self.data_dir = tempfile.mkdtemp(prefix="cloudlet-")
         else:
             self.data_dir = os.path.abspath(settings.data_dir)
@@ -114,6 +114,8 @@ class Cloudlet:
         await self.scheduler.stop()
         self.storage.close()
         if self.settings.ephemeral:
+            import shutil
+
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
 

@@ -12,8 +12,6 @@ import argparse
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 
 from cloudlet import __version__
 from cloudlet.config import Settings
@@ -25,6 +23,9 @@ def _endpoint(args) -> str:
 
 
 def _admin(args, method: str, path: str, body: dict | None = None) -> dict:
+    import urllib.error
+    import urllib.request
+
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(_endpoint(args) + path, data=data, method=method,
                                  headers={"Content-Type": "application/json"})

@@ -8,7 +8,6 @@ goes through the same checks.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import time
 import os
@@ -244,6 +243,6 @@ def _inflate(request: HttpRequest) -> None:
         body = inflater.decompress(request.body, _MAX_INFLATED)
         if inflater.unconsumed_tail:
             raise AwsError("RequestEntityTooLarge", "The decompressed request body is too large.", 413)
-    except (zlib.error, gzip.BadGzipFile):
+    except zlib.error:
         raise AwsError("SerializationException", "The request body is not valid gzip data.", 400) from None
     request.body = body

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from cloudlet.gateway.auth import Credential
 from cloudlet.protocol import PROTOCOLS
 from cloudlet.protocol.catalog import Catalog, CatalogEntry
-from cloudlet.protocol.http import HttpRequest
-from cloudlet.protocol.rpc_v2_cbor import PATH_RE as CBOR_PATH
+from cloudlet.protocol.http import CBOR_PATH, HttpRequest
 
 _JSON_PROTOCOLS = ("json", "rest-json", "smithy-rpc-v2-cbor")
 # Host names that mean "this machine" and carry no service or bucket.

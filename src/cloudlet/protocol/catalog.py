@@ -8,10 +8,10 @@ modification time, and rebuilt only when botocore changes.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
+import zlib
 
 import orjson
 
@@ -59,8 +59,8 @@ class Catalog:
             stamp = str(os.stat(data_dir).st_mtime_ns)
         except OSError:
             stamp = "0"
-        digest = hashlib.sha1(f"{data_dir}:{stamp}:1".encode()).hexdigest()[:16]
-        return os.path.join(self.cache_dir, f"catalog-{digest}.json")
+        digest = zlib.crc32(f"{data_dir}:{stamp}:1".encode())
+        return os.path.join(self.cache_dir, f"catalog-{digest:08x}.json")
 
     def warm(self) -> None:
         """Load (or build) the catalog now; safe to call from a thread."""

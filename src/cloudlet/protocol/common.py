@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as _dt
+import calendar
 import math
-from email.utils import formatdate, parsedate_tz, mktime_tz
+import re
+import time
 
 from cloudlet.errors import AwsError
 
@@ -60,10 +62,7 @@ def parse_timestamp(value) -> float:
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=_UTC)
         return to_epoch(dt)
-    parsed = parsedate_tz(text)
-    if parsed is None:
-        raise ParseError(f"Invalid timestamp: {value}")
-    return float(mktime_tz(parsed))
+    return parse_http_date(text)
 
 
 def to_epoch(value) -> float:
@@ -90,8 +89,40 @@ def iso8601(value) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NUMBER = {m.lower(): i for i, m in enumerate(_MONTHS, 1)}
+# IMF-fixdate (RFC 7231), the form AWS writes: "Sun, 06 Nov 1994 08:49:37 GMT".
+_IMF = re.compile(r"^[A-Za-z]{3},\s+(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2}):(\d{2})"
+                  r"(?:\.\d+)?\s*(?:GMT|UTC|Z|\+0000|-0000)?$")
+
+
 def http_date(value) -> str:
-    return formatdate(int(to_epoch(value)), usegmt=True)
+    t = time.gmtime(int(to_epoch(value)))
+    return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
+
+
+def parse_http_date(text: str) -> float:
+    m = _IMF.match(text)
+    if m:
+        day, mon, year, hh, mm, ss = m.groups()
+        month = _MONTH_NUMBER.get(mon.lower())
+        if month is not None:
+            try:
+                return float(calendar.timegm((int(year), month, int(day), int(hh), int(mm), int(ss))))
+            except (ValueError, OverflowError):
+                pass
+    # The obsolete forms (RFC 850, asctime) and numeric zones.
+    from email.utils import mktime_tz, parsedate_tz
+
+    parsed = parsedate_tz(text)
+    if parsed is None:
+        raise ParseError(f"Invalid timestamp: {text}")
+    try:
+        return float(mktime_tz(parsed))
+    except (ValueError, OverflowError):
+        raise ParseError(f"Invalid timestamp: {text}") from None
 
 
 def epoch_number(value):

@@ -6,7 +6,11 @@ ASGI gateway, by the internal dispatcher and by the conformance tests alike.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote, unquote_plus
+
+# /service/{Service}/operation/{Operation}: the RPC v2 CBOR request path.
+CBOR_PATH = re.compile(r"^(?:/.*)?/service/([^/]+)/operation/([^/?]+)$")
 
 
 def parse_form(text: str) -> list[tuple[str, str]]:

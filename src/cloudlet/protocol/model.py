@@ -9,10 +9,10 @@ each is computed once per process.
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import os
 import re
+import zlib
 from functools import cached_property
 from typing import Any, Iterable
 
@@ -291,7 +291,7 @@ class ModelRegistry:
         with open(path, "rb") as fh:
             data = fh.read()
         if path.endswith(".gz"):
-            data = gzip.decompress(data)
+            data = zlib.decompress(data, 16 + zlib.MAX_WBITS)
         return orjson.loads(data)
 
     def get(self, service: str) -> ServiceModel | None:

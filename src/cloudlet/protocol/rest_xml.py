@@ -4,6 +4,9 @@ x-amz-request-id / x-amz-id-2; the others wrap errors in <ErrorResponse>."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 from cloudlet.errors import AwsError
 from cloudlet.protocol.http import HttpResponse
 from cloudlet.protocol.json import error_fields
@@ -95,7 +98,4 @@ class RestXmlProtocol(RestProtocol):
 
 def host_id(request_id: str) -> str:
     """S3's x-amz-id-2: an opaque token derived from the request id."""
-    import base64
-    import hashlib
-
     return base64.b64encode(hashlib.sha256(request_id.encode()).digest() * 2).decode()

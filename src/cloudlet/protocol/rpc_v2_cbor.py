@@ -4,8 +4,6 @@ CloudWatch by default."""
 
 from __future__ import annotations
 
-import re
-
 import cbor2
 
 from cloudlet.errors import AwsError, serialization_error, unknown_operation
@@ -16,7 +14,7 @@ from cloudlet.protocol.model import OperationModel, ServiceModel
 from cloudlet.protocol.values import DocumentCodec, _CborTimestamp
 
 _CODEC = DocumentCodec(binary=True, use_wire_names=False)
-PATH_RE = re.compile(r"^(?:/.*)?/service/([^/]+)/operation/([^/?]+)$")
+from cloudlet.protocol.http import CBOR_PATH as PATH_RE  # noqa: E402
 
 
 def _encode_default(encoder, value):
