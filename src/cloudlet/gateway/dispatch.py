@@ -99,7 +99,7 @@ class Gateway:
                 cloud=cloud,
                 op_model=op,
                 access_key=cred.access_key if cred is not None else None,
-                user_agent=request.headers.get("user-agent", ""),
+                user_agent=request.header("user-agent") or "",
                 source_ip=request.client,
             )
             if routed.bucket_from_host:
@@ -235,7 +235,7 @@ def _check_content_type(protocol_name: str, request: HttpRequest) -> None:
 def _inflate(request: HttpRequest) -> None:
     """Undo a transport Content-Encoding (botocore gzips large CloudWatch
     requests). S3 keeps Content-Encoding as object metadata instead."""
-    encoding = request.headers.get("content-encoding", "").lower()
+    encoding = (request.header("content-encoding") or "").lower()
     if "gzip" not in encoding or not request.body:
         return
     try:

@@ -47,9 +47,9 @@ def _is_form(request: HttpRequest) -> bool:
 
 def guess_protocol(request: HttpRequest) -> str:
     """The protocol a request looks like, for answering an error about it."""
-    if request.headers.get("x-amz-target"):
+    if request.header("x-amz-target"):
         return "json"
-    if CBOR_PATH.match(request.path) and ("cbor" in request.content_type or request.headers.get("smithy-protocol")):
+    if CBOR_PATH.match(request.path) and ("cbor" in request.content_type or request.header("smithy-protocol")):
         return "smithy-rpc-v2-cbor"
     if _is_form(request) or "Action=" in request.query_string:
         return "query"
@@ -64,17 +64,15 @@ class Router:
         # Decisions that depend only on request traits which repeat from
         # call to call (target, signing name, host, form or not).
         self._cache: dict[tuple, RouteResult] = {}
+        self._sole: dict[str, bool] = {}
 
     def route(self, request: HttpRequest, cred: Credential | None) -> RouteResult:
-        headers = request.headers
-        target = headers.get("x-amz-target")
+        target = request.header("x-amz-target")
         key = None
         if target:
             key = ("t", target.rpartition(".")[0], cred.service if cred is not None else None)
-        elif (cred is not None and cred.service and not headers.get("smithy-protocol")
-              and "cbor" not in request.content_type
-              and len(self.catalog.by_signing_name(cred.service)) == 1
-              and self.catalog.by_signing_name(cred.service)[0].signing_name != "s3"):
+        elif (cred is not None and cred.service and self._sole_service(cred.service)
+              and not request.header("smithy-protocol") and "cbor" not in request.content_type):
             # One service behind this signing name: the choice depends only on
             # whether the body is a form.
             key = ("s", cred.service, _is_form(request))
@@ -86,6 +84,14 @@ class Router:
                     self._cache[key] = found
             return found
         return self._route(request, cred)
+
+    def _sole_service(self, signing_name: str) -> bool:
+        """True if exactly one service, other than S3, signs with this name."""
+        sole = self._sole.get(signing_name)
+        if sole is None:
+            entries = self.catalog.by_signing_name(signing_name)
+            sole = self._sole[signing_name] = len(entries) == 1 and entries[0].signing_name != "s3"
+        return sole
 
     def _route(self, request: HttpRequest, cred: Credential | None) -> RouteResult:
         headers = request.headers

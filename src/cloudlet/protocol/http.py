@@ -33,7 +33,7 @@ class HttpRequest:
     """One request. Derived views (lower-cased headers, decoded path, query
     pairs) are computed on first use: on the hot path most are never needed."""
 
-    __slots__ = ("method", "raw_path", "query_string", "body", "client", "_raw_headers",
+    __slots__ = ("method", "raw_path", "query_string", "body", "client", "_raw_headers", "_raw_map",
                  "_header_list", "_headers", "_path", "_query_list", "_query", "_form")
 
     def __init__(
@@ -59,7 +59,20 @@ class HttpRequest:
         self._header_list = headers if raw_headers is None else None
         self.body = body
         self.client = client
+        self._raw_map = None
         self._headers = self._path = self._query_list = self._query = self._form = None
+
+    def header(self, name: str) -> str | None:
+        """One header by lower-case name, decoding only that one."""
+        if self._headers is not None or self._raw_headers is None:
+            return self.headers.get(name)
+        raw = self._raw_map
+        if raw is None:
+            raw = self._raw_map = {}
+            for k, v in self._raw_headers:
+                raw[k] = raw[k] + b"," + v if k in raw else v
+        value = raw.get(name.encode("latin-1"))
+        return None if value is None else value.decode("latin-1")
 
     @property
     def header_list(self) -> list[tuple[str, str]]:
@@ -115,11 +128,11 @@ class HttpRequest:
 
     @property
     def content_type(self) -> str:
-        return self.headers.get("content-type", "")
+        return self.header("content-type") or ""
 
     @property
     def host(self) -> str:
-        return self.headers.get("host", "")
+        return self.header("host") or ""
 
     def form(self) -> dict[str, str]:
         """Query-protocol parameters: the urlencoded body of a POST, else the

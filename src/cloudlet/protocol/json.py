@@ -59,7 +59,7 @@ class JsonProtocol:
     name = "json"
 
     def operation_name(self, request: HttpRequest, service: ServiceModel) -> str:
-        target = request.headers.get("x-amz-target", "")
+        target = request.header("x-amz-target") or ""
         prefix, _, op = target.rpartition(".")
         if not op or (service.target_prefix and prefix != service.target_prefix):
             raise unknown_operation()

@@ -59,7 +59,7 @@ class QueryProtocol:
 
     def parse(self, op: OperationModel, request: HttpRequest, form: dict[str, str] | None = None) -> dict:
         shape = op.input
-        if shape is None:
+        if shape is None or not shape.members:
             return {}
         if form is None:
             form = request.form()
