@@ -21,7 +21,11 @@ def conformance_dir() -> Path:
         candidate = parent / "shared" / "conformance" / "botocore-protocol-tests"
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError("botocore-protocol-tests not found; set CLOUDLET_CONFORMANCE_DIR")
+    fallback = Path("/work/shared/conformance/botocore-protocol-tests")
+    if fallback.is_dir():
+        return fallback
+    raise FileNotFoundError("botocore-protocol-tests not found in ../shared/conformance; "
+                            "set CLOUDLET_CONFORMANCE_DIR")
 
 
 def load_cases(direction: str):
