@@ -95,7 +95,7 @@ def sts_request(port: int) -> bytes:
     req = AWSRequest(method="POST", url=f"http://127.0.0.1:{port}/", data=body,
                      headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
     SigV4Auth(Credentials("test", "test"), "sts", "us-east-1").add_auth(req)
-    lines = [f"POST / HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
+    lines = ["POST / HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(body)}"]
     lines += [f"{k}: {v}" for k, v in req.headers.items() if k.lower() not in ("host", "content-length")]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 

@@ -20,7 +20,7 @@ from cloudlet.gateway.router import RouteResult, Router, guess_protocol
 from cloudlet.protocol import PROTOCOLS
 from cloudlet.protocol.common import ParseError
 from cloudlet.protocol.http import HttpRequest, HttpResponse
-from cloudlet.protocol.model import OperationModel, ServiceModel
+from cloudlet.protocol.model import ServiceModel
 from cloudlet.protocol.validate import check as validate
 
 log = logging.getLogger("cloudlet.request")

@@ -8,7 +8,7 @@ always flattened.
 
 from __future__ import annotations
 
-from cloudlet.errors import AwsError, invalid_action, missing_action
+from cloudlet.errors import AwsError, missing_action
 from cloudlet.protocol.common import (
     ParseError, b64decode, parse_bool_text, parse_float_text, parse_int_text,
     parse_timestamp,

@@ -5,6 +5,7 @@ status code. Subclasses supply the body encoding."""
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from urllib.parse import unquote
 
 import orjson
@@ -119,7 +120,7 @@ def split_header_list(text: str) -> list[str]:
     return items
 
 
-class RestProtocol:
+class RestProtocol(ABC):
     name = "rest"
     codec = None  # set by subclasses
 
@@ -191,11 +192,13 @@ class RestProtocol:
     def parse_error(self, exc: ParseError) -> AwsError:
         return AwsError("SerializationException", exc.message, 400)
 
+    @abstractmethod
     def parse_body(self, shape: Shape, body: bytes) -> dict:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The body members of an input structure."""
 
+    @abstractmethod
     def parse_payload_structure(self, shape: Shape, body: bytes):
-        raise NotImplementedError  # pragma: no cover - abstract
+        """A structure (or document) bound to the whole body."""
 
     def _payload_value(self, pshape: Shape, request: HttpRequest):
         body = request.body
@@ -349,11 +352,13 @@ class RestProtocol:
             return b64encode(value)
         return str(value)
 
+    @abstractmethod
     def encode_body(self, op: OperationModel, shape: Shape, output: dict) -> bytes:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """The body members of an output structure."""
 
+    @abstractmethod
     def encode_payload_structure(self, op: OperationModel, shape: Shape, member: str, value) -> bytes:
-        raise NotImplementedError  # pragma: no cover - abstract
+        """A structure bound to the whole response body."""
 
 
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

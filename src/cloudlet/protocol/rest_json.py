@@ -5,7 +5,6 @@ from __future__ import annotations
 import orjson
 
 from cloudlet.errors import AwsError
-from cloudlet.protocol.common import ParseError
 from cloudlet.protocol.http import HttpResponse
 from cloudlet.protocol.json import decode_json_body, error_fields, message_key
 from cloudlet.protocol.model import OperationModel, ServiceModel, Shape

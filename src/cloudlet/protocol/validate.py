@@ -87,12 +87,13 @@ def _structure(shape: Shape, value: dict, prefix: str, out: list[Violation]) -> 
             _value(mshape, item, prefix + _camel(name), out)
 
 
-def _length_checks(shape: Shape, value, size: int, path: str, out: list[Violation]) -> None:
-    if shape.min is not None and size < shape.min:
-        out.append(Violation(path, value, f"Member must have length greater than or equal to {shape.min}",
+def _bounds(shape: Shape, value, measure, what: str, path: str, out: list[Violation]) -> None:
+    """min/max of the model: on a length (`what` = "length") or a value."""
+    if shape.min is not None and measure < shape.min:
+        out.append(Violation(path, value, f"Member must have {what} greater than or equal to {shape.min}",
                              shape.sensitive))
-    if shape.max is not None and size > shape.max:
-        out.append(Violation(path, value, f"Member must have length less than or equal to {shape.max}",
+    if shape.max is not None and measure > shape.max:
+        out.append(Violation(path, value, f"Member must have {what} less than or equal to {shape.max}",
                              shape.sensitive))
 
 
@@ -105,7 +106,7 @@ def _value(shape: Shape, value, path: str, out: list[Violation]) -> None:
             out.append(Violation(path, value, "Member must satisfy enum value set: [" + ", ".join(shape.enum) + "]",
                                  shape.sensitive))
             return
-        _length_checks(shape, value, len(value), path, out)
+        _bounds(shape, value, len(value), "length", path, out)
         pattern = shape.compiled_pattern
         if pattern is not None and pattern.fullmatch(value) is None:
             out.append(Violation(path, value, f"Member must satisfy regular expression pattern: {shape.pattern}",
@@ -116,7 +117,7 @@ def _value(shape: Shape, value, path: str, out: list[Violation]) -> None:
     elif t == "list":
         if not isinstance(value, list):
             return
-        _length_checks(shape, value, len(value), path, out)
+        _bounds(shape, value, len(value), "length", path, out)
         member = shape.member
         for i, item in enumerate(value, 1):
             if item is not None:
@@ -124,7 +125,7 @@ def _value(shape: Shape, value, path: str, out: list[Violation]) -> None:
     elif t == "map":
         if not isinstance(value, dict):
             return
-        _length_checks(shape, value, len(value), path, out)
+        _bounds(shape, value, len(value), "length", path, out)
         kshape, vshape = shape.key, shape.value
         for k, v in value.items():
             _value(kshape, k, f"{path}.key", out)
@@ -132,13 +133,8 @@ def _value(shape: Shape, value, path: str, out: list[Violation]) -> None:
                 _value(vshape, v, f"{path}.{k}.member" if vshape.type == "structure" else f"{path}.value", out)
     elif t == "blob":
         if isinstance(value, (bytes, bytearray)):
-            _length_checks(shape, value, len(value), path, out)
+            _bounds(shape, value, len(value), "length", path, out)
     elif t in ("integer", "long", "short", "byte", "float", "double"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return
-        if shape.min is not None and value < shape.min:
-            out.append(Violation(path, value, f"Member must have value greater than or equal to {shape.min}",
-                                 shape.sensitive))
-        if shape.max is not None and value > shape.max:
-            out.append(Violation(path, value, f"Member must have value less than or equal to {shape.max}",
-                                 shape.sensitive))
+        _bounds(shape, value, value, "value", path, out)
