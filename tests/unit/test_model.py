@@ -61,3 +61,28 @@ def test_validation_messages():
         "Member must satisfy regular expression pattern: [\\w+=,.@-]*",
         "Value null at 'tags.1.member.value' failed to satisfy constraint: Member must not be null",
     ]
+
+
+def test_host_labels_are_read_from_the_host():
+    from cloudlet.protocol.hostlabels import fill_host_labels
+    from cloudlet.protocol.http import HttpRequest
+    from cloudlet.protocol.model import ServiceModel
+
+    model = ServiceModel("demo", {
+        "metadata": {"protocol": "json", "targetPrefix": "Demo", "jsonVersion": "1.0"},
+        "operations": {"Put": {"name": "Put", "http": {"method": "POST", "requestUri": "/"},
+                               "input": {"shape": "PutInput"}, "endpoint": {"hostPrefix": "{AccountId}.data."}}},
+        "shapes": {"PutInput": {"type": "structure", "required": ["AccountId"],
+                                "members": {"AccountId": {"shape": "S", "hostLabel": True}}},
+                   "S": {"type": "string"}},
+    })
+    op = model.operation("Put")
+    params: dict = {}
+    fill_host_labels(op, HttpRequest("POST", "/", "", {"Host": "123456789012.data.localhost:4566"}), params)
+    assert params == {"AccountId": "123456789012"}
+    params = {"AccountId": "from-body"}
+    fill_host_labels(op, HttpRequest("POST", "/", "", {"Host": "999999999999.data.localhost"}), params)
+    assert params == {"AccountId": "from-body"}
+    params = {}
+    fill_host_labels(op, HttpRequest("POST", "/", "", {"Host": "localhost:4566"}), params)
+    assert params == {}

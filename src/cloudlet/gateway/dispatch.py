@@ -19,6 +19,7 @@ from cloudlet.gateway.context import RequestContext
 from cloudlet.gateway.router import RouteResult, Router, guess_protocol
 from cloudlet.protocol import PROTOCOLS
 from cloudlet.protocol.common import ParseError
+from cloudlet.protocol.hostlabels import fill_host_labels
 from cloudlet.protocol.http import HttpRequest, HttpResponse
 from cloudlet.protocol.model import ServiceModel
 from cloudlet.protocol.validate import check as validate
@@ -81,6 +82,8 @@ class Gateway:
                 params = parse()
             except ParseError as exc:
                 raise self._parse_error(protocol_name, exc) from None
+            if op.host_prefix:
+                fill_host_labels(op, request, params)
             validation_code = (service.validation_code if service is not None else None) \
                 or _validation_code(protocol_name)
             validate(op.input, params, validation_code)
