@@ -12,6 +12,8 @@ from cloudlet.clock import Clock
 from cloudlet.config import Settings
 from cloudlet.gateway.admin import Admin
 from cloudlet.gateway.auth import Authenticator
+from cloudlet.gateway.authorize import Authorizer
+from cloudlet.gateway.identity import IssuedKeys
 from cloudlet.gateway.dispatch import Gateway
 from cloudlet.protocol.catalog import Catalog
 from cloudlet.protocol.http import HttpRequest
@@ -50,7 +52,9 @@ class Cloudlet:
             self.clock = Clock()
         self.models = ModelRegistry()
         self.catalog = Catalog(self.models)
-        self.auth = Authenticator(settings.account_id, strict=settings.strict_auth)
+        self.auth = Authenticator(settings.account_id, strict=settings.strict_auth, clock=self.clock)
+        self.auth.issued = IssuedKeys(self)
+        self.authorizer = Authorizer(self, settings.iam_mode)
         self.scheduler = Scheduler(self.clock, self.storage)
         self.gateway = Gateway(self)
         self.admin = Admin(self)
@@ -73,6 +77,10 @@ class Cloudlet:
             self._services[name] = svc
             svc.start()
         return svc
+
+    def note_key_used(self, key: str, signing_name: str, region: str) -> None:
+        """Last-used data of an IAM access key (written at most once a minute)."""
+        self.service("iam").note_key_used(key, signing_name, region)
 
     def running_services(self) -> list[str]:
         return sorted(self._services)

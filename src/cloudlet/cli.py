@@ -1,7 +1,7 @@
 """The `cloudlet` command.
 
   cloudlet serve [--host H] [--port 4566] [--data-dir ./.cloudlet | --ephemeral]
-                 [--log-level info] [--virtual-clock] [--strict-auth]
+                 [--log-level info] [--virtual-clock] [--strict-auth] [--iam-mode enforce|soft|off]
   cloudlet status | reset [--service S] | clock [show | advance SECONDS | set TIME | real]
   cloudlet env                 shell exports that point AWS tools at cloudlet
 """
@@ -61,6 +61,8 @@ def cmd_serve(args) -> int:
         settings.virtual_clock = True
     if args.strict_auth:
         settings.strict_auth = True
+    if args.iam_mode:
+        settings.iam_mode = args.iam_mode
     level = settings.log_level.upper()
     logging.basicConfig(level=getattr(logging, level, logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -124,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
     serve.add_argument("--virtual-clock", action="store_true", help="start with the clock standing still")
     serve.add_argument("--strict-auth", action="store_true", help="reject access keys cloudlet did not issue")
+    serve.add_argument("--iam-mode", choices=["enforce", "soft", "off"],
+                       help="enforce IAM policies (default), only log denials, or skip evaluation")
     serve.set_defaults(func=cmd_serve)
 
     for name, func, help_ in (("status", cmd_status, "show a running cloudlet's health"),

@@ -24,5 +24,7 @@ class Settings:
     strict_auth: bool = field(default_factory=lambda: _env_bool("CLOUDLET_STRICT_AUTH"))
     region: str = field(default_factory=lambda: os.environ.get("CLOUDLET_REGION", "us-east-1"))
     account_id: str = field(default_factory=lambda: os.environ.get("CLOUDLET_ACCOUNT_ID", "000000000000"))
+    # IAM: "enforce" denies, "soft" logs would-be denials, "off" skips.
+    iam_mode: str = field(default_factory=lambda: os.environ.get("CLOUDLET_IAM_MODE", "enforce").lower())
     # "NORMAL" survives a killed process; "FULL" also a power cut.
     sync: str = field(default_factory=lambda: os.environ.get("CLOUDLET_SYNC", "NORMAL").upper())

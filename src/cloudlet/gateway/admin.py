@@ -3,6 +3,7 @@
 GET  /_cloudlet/health            version, services, storage, clock
 POST /_cloudlet/reset[?service=]  forget all state, or one service's
 GET  /_cloudlet/clock             the clock
+POST /_cloudlet/sts/jwks          {"issuer": url, "jwks": {...}}: an identity provider's keys
 POST /_cloudlet/clock             {"advance": s} | {"set": iso-or-epoch} | {"real": true}
 """
 
@@ -41,6 +42,8 @@ class Admin:
                 return _error(404, f"unknown service: {service}")
             self.cloud.reset(service)
             return _json(200, {"reset": service or "all"})
+        if path == "/_cloudlet/sts/jwks" and method == "POST":
+            return self.register_jwks(request)
         if path == "/_cloudlet/clock":
             if method == "GET":
                 return _json(200, self.clock_state())
@@ -59,6 +62,18 @@ class Admin:
                         "ephemeral": cloud.settings.ephemeral},
             "clock": self.clock_state(),
         }
+
+    def register_jwks(self, request: HttpRequest) -> HttpResponse:
+        """Stand in for an OpenID Connect provider's jwks_uri: AssumeRoleWithWebIdentity
+        checks tokens from `issuer` against these keys."""
+        try:
+            doc = orjson.loads(request.body or b"{}")
+        except orjson.JSONDecodeError:
+            return _error(400, "the body must be JSON")
+        if not isinstance(doc, dict) or not isinstance(doc.get("issuer"), str) or not isinstance(doc.get("jwks"), dict):
+            return _error(400, 'expected {"issuer": "https://...", "jwks": {"keys": [...]}}')
+        self.cloud.service("sts").register_jwks(doc["issuer"], doc["jwks"])
+        return _json(200, {"issuer": doc["issuer"], "keys": len(doc["jwks"].get("keys", []))})
 
     def clock_state(self) -> dict:
         clock = self.cloud.clock

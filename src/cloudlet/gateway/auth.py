@@ -106,30 +106,71 @@ def anonymous_principal(account_id: str) -> Principal:
     return Principal(account_id=account_id, arn="anonymous", user_id="anonymous", type="Anonymous")
 
 
-# A resolver returns the Principal for an access key cloudlet issued, or
-# None if it did not issue it.
-KeyResolver = Callable[[str, HttpRequest], "Principal | None"]
+def token_error(kind: str, signing_name: str, protocol: str) -> AwsError:
+    """AWS's answer to an unknown, inactive, malformed or expired credential,
+    which differs by service family."""
+    if signing_name == "s3":
+        return {
+            "invalid": AwsError("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.", 403),
+            "bad_token": AwsError("InvalidToken", "The provided token is malformed or otherwise invalid.", 400),
+            "expired": AwsError("ExpiredToken", "The provided token has expired.", 400),
+        }[kind]
+    if protocol in ("json", "rest-json"):
+        status = 403 if protocol == "rest-json" else 400
+        if kind == "expired":
+            return AwsError("ExpiredTokenException", "The security token included in the request is expired", status)
+        return AwsError("UnrecognizedClientException", "The security token included in the request is invalid.", status)
+    if kind == "expired":
+        return AwsError("ExpiredToken", "The security token included in the request is expired", 403)
+    return AwsError("InvalidClientTokenId", "The security token included in the request is invalid.", 403)
 
 
 class Authenticator:
-    def __init__(self, default_account: str, strict: bool = False):
+    """Turns a request's credential into the Principal it acts as.
+
+    Keys cloudlet issued (IAM access keys, STS sessions; `issued` is set by
+    the app) are always verified: signature, status, session token, expiry.
+    Other keys: exactly 12 digits is the root of that account, anything else
+    the root of the default account, or refused under strict auth."""
+
+    def __init__(self, default_account: str, strict: bool = False, clock=None):
         self.default_account = default_account
         self.strict = strict
-        self._resolvers: list[KeyResolver] = []
+        self.clock = clock
+        self.issued = None
 
-    def add_resolver(self, resolver: KeyResolver) -> None:
-        self._resolvers.append(resolver)
-
-    def principal(self, cred: Credential | None, request: HttpRequest) -> Principal:
+    def authenticate(self, cred: Credential | None, request: HttpRequest, *, signing_name: str = "",
+                     protocol: str = "") -> Principal:
         if cred is None:
-            return anonymous_principal(self.default_account)
+            if signing_name == "s3" or self.strict:
+                return anonymous_principal(self.default_account)
+            # Unsigned calls (curl) act as the default root outside S3.
+            return root_principal(self.default_account)
         key = cred.access_key
-        for resolver in self._resolvers:
-            found = resolver(key, request)
-            if found is not None:
-                return found
-        if _ACCOUNT_KEY.match(key):
-            return root_principal(key)
-        if self.strict and key != "test":
-            raise AwsError("InvalidClientTokenId", "The security token included in the request is invalid.", 403)
-        return root_principal(self.default_account)
+        issued = self.issued.lookup(key) if self.issued is not None else None
+        if issued is None:
+            if self.strict and key != "test" and not _ACCOUNT_KEY.match(key):
+                raise token_error("invalid", signing_name, protocol)
+            if _ACCOUNT_KEY.match(key):
+                return root_principal(key)
+            return root_principal(self.default_account)
+        from cloudlet.gateway.sigv4 import SigV4Error, auth_error, verify
+
+        if cred.kind.startswith("sigv2"):
+            raise AwsError("InvalidRequest", "The authorization mechanism you have provided is not supported. "
+                                             "Please use AWS4-HMAC-SHA256.", 400)
+        if not issued.active:  # inactive or deleted: refused before the signature is looked at
+            raise token_error("invalid", signing_name, protocol)
+        try:
+            verify(request, cred, issued.secret, wall_now=self.clock.wall(), clock_now=self.clock.now())
+        except SigV4Error as err:
+            raise auth_error(err, signing_name=signing_name, protocol=protocol) from None
+        if issued.session_token is not None:
+            token = request.header("x-amz-security-token") or request.query.get("X-Amz-Security-Token")
+            if not token:
+                raise token_error("invalid", signing_name, protocol)
+            if token != issued.session_token:
+                raise token_error("bad_token" if signing_name == "s3" else "invalid", signing_name, protocol)
+            if self.clock.now() >= issued.expires:
+                raise token_error("expired", signing_name, protocol)
+        return issued.principal

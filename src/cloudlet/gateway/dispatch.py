@@ -70,7 +70,8 @@ class Gateway:
                 _inflate(request)
             # Who is calling is settled before the request is read, as on AWS
             # (a bad credential is refused whatever the body says).
-            principal = cloud.auth.principal(cred, request)
+            principal = cloud.auth.authenticate(cred, request, signing_name=entry.signing_name,
+                                                protocol=protocol_name)
             protocol = PROTOCOLS[protocol_name]
             op, parse = self._operation(protocol_name, protocol, model, request, routed)
             op_name = op.name
@@ -107,6 +108,9 @@ class Gateway:
             )
             if routed.bucket_from_host:
                 ctx.extra["bucket_from_host"] = routed.bucket_from_host
+            cloud.authorizer.check(ctx, service, op, params)
+            if principal.attributes.get("key_last_used_stale"):
+                cloud.note_key_used(principal.access_key, entry.signing_name, ctx.region)
             fn, is_async = handler
             output = (await fn(ctx, params)) if is_async else fn(ctx, params)
             response = protocol.serialize(op, output, request_id)

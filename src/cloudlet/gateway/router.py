@@ -85,6 +85,17 @@ class Router:
             return found
         return self._route(request, cred)
 
+    def _by_action(self, form: dict) -> CatalogEntry | None:
+        version, action = form.get("Version"), form.get("Action")
+        if not version or not action:
+            return None
+        for entry in self.catalog.by_api_version(version):
+            if entry.protocol in ("query", "ec2") or entry.query_compatible:
+                model = self.catalog.registry.get(entry.name)
+                if model is not None and model.operation(action) is not None:
+                    return entry
+        return None
+
     def _sole_service(self, signing_name: str) -> bool:
         """True if exactly one service, other than S3, signs with this name."""
         sole = self._sole.get(signing_name)
@@ -115,9 +126,14 @@ class Router:
         if not candidates and host_service:
             candidates = self.catalog.by_endpoint_prefix(host_service) or self.catalog.by_signing_name(host_service)
         form = _is_form(request)
-        if not candidates:
-            if form:
+        if not candidates and form:
+            # Unsigned query calls (AssumeRoleWithWebIdentity) carry no
+            # signing name: Action and Version name the service.
+            entry = self._by_action(request.form())
+            if entry is None:
                 return RouteResult(None, "query")
+            return RouteResult(entry, "query")
+        if not candidates:
             candidates = self.catalog.by_signing_name("s3")
 
         entry = self._choose(candidates, form, request)

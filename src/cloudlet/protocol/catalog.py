@@ -51,6 +51,7 @@ class Catalog:
         self._by_signing: dict[str, list[CatalogEntry]] = {}
         self._by_target: dict[str, CatalogEntry] = {}
         self._by_endpoint: dict[str, list[CatalogEntry]] = {}
+        self._by_version: dict[str, list[CatalogEntry]] = {}
         self._lock = threading.Lock()
 
     def _cache_path(self) -> str:
@@ -105,6 +106,7 @@ class Catalog:
             self._by_endpoint.setdefault(entry.endpoint_prefix, []).append(entry)
             if entry.target_prefix:
                 self._by_target.setdefault(entry.target_prefix, entry)
+            self._by_version.setdefault(entry.api_version, []).append(entry)
         self._entries = entries
 
     def get(self, name: str) -> CatalogEntry | None:
@@ -117,6 +119,10 @@ class Catalog:
     def by_endpoint_prefix(self, prefix: str) -> list[CatalogEntry]:
         self.entries()
         return self._by_endpoint.get(prefix, [])
+
+    def by_api_version(self, version: str) -> list[CatalogEntry]:
+        self.entries()
+        return self._by_version.get(version, [])
 
     def by_target_prefix(self, prefix: str) -> CatalogEntry | None:
         self.entries()

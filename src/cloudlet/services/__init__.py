@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 
 SERVICES: dict[str, str] = {
+    "iam": "cloudlet.services.iam.provider:IamService",
     "sts": "cloudlet.services.sts.provider:StsService",
 }
 

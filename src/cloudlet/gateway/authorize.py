@@ -1,0 +1,193 @@
+"""Authorization on every request: which IAM action and resource a call
+is, which policies apply, and the engine's decision.
+
+What a call is comes from the model by default (action `<prefix>:<Operation>`,
+resource `*`); a service refines it with hooks on its provider:
+
+- `authz_action(operation) -> str`          when the action is not the name
+                                            ("" for calls AWS never authorizes)
+- `authz_resources(ctx, operation, params)` the ARNs the call acts on
+- `authz_context(ctx, operation, params)`   service condition keys
+- `resource_policy(ctx, operation, resource, params) -> (document, account)`
+                                            its resource-based policy
+
+Modes: "enforce" denies, "soft" allows and logs what would be denied,
+"off" does not evaluate.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from cloudlet.errors import AwsError
+from cloudlet.protocol.common import iso8601
+
+log = logging.getLogger("cloudlet.iam")
+
+# IAM action prefixes that differ from the service's signing name.
+_PREFIX = {"monitoring": "cloudwatch", "email": "ses"}
+
+
+def action_prefix(model) -> str:
+    name = model.signing_name
+    return _PREFIX.get(name, name)
+
+
+class Authorizer:
+    def __init__(self, cloud, mode: str = "enforce"):
+        if mode not in ("enforce", "soft", "off"):
+            raise ValueError(f"unknown IAM mode {mode!r}")
+        self.cloud = cloud
+        self.mode = mode
+
+    def check(self, ctx, service, op, params: dict) -> None:
+        if self.mode == "off" or op.auth_type == "none":
+            return
+        principal = ctx.principal
+        if principal.type == "AWSService":
+            return  # service principals are checked against resource policies by their callers
+        hook = getattr(service, "authz_action", None)
+        action = hook(op.name) if hook else None
+        if action == "":
+            return  # an operation AWS never authorizes (sts:GetCallerIdentity)
+        if action is None:
+            action = f"{action_prefix(op.service)}:{op.name}"
+        hook = getattr(service, "authz_resources", None)
+        resources = hook(ctx, op.name, params) if hook else ["*"]
+        policy_hook = getattr(service, "resource_policy", None)
+        for resource in resources:
+            resource_policy = policy_hook(ctx, op.name, resource, params) if policy_hook else None
+            if principal.is_root and resource_policy is None and _same_account(resource, principal.account_id):
+                continue  # the root user may do anything in its own account
+            decision = self.decide(ctx, service, op, params, action, resource, resource_policy)
+            if not decision.allowed:
+                if self.mode == "soft":
+                    self.log_soft(resource, action, decision, principal.arn)
+                    continue
+                raise self.denied(op.service, principal.arn, action, resource, decision)
+
+    # -- the decision ----------------------------------------------------
+
+    def decide(self, ctx, service, op, params, action: str, resource: str, resource_policy):
+        from cloudlet.iam import AuthzRequest, PolicySet, evaluate, parse_policy
+
+        principal = ctx.principal
+        info, identity, boundary, session = self.principal_policies(principal)
+        context = self.context(ctx, params)
+        hook = getattr(service, "authz_context", None)
+        if hook:
+            context.update(hook(ctx, op.name, params))
+        policy_set = PolicySet(identity=identity, boundary=boundary, session=session)
+        if resource_policy is not None:
+            document, account = resource_policy
+            iam = self.cloud.service("iam")
+            policy_set.resource = iam.cached(("resource", document),
+                                             lambda: parse_policy(document, "resource", source="resource-policy"))
+            policy_set.resource_account = account
+        elif not _same_account(resource, principal.account_id):
+            policy_set.resource_account = _arn_account(resource)
+        request = AuthzRequest(principal=info, action=action, resource=resource, context=context)
+        return evaluate(request, policy_set, self.cloud.clock.now())
+
+    def principal_policies(self, principal):
+        """(PrincipalInfo, identity policies, boundary, session policies)."""
+        from cloudlet.iam import PrincipalInfo, parse_policy
+
+        iam = self.cloud.service("iam")
+        attrs = principal.attributes
+        tags: dict = {}
+        identity: list = []
+        boundary = None
+        session = None
+        role_arn = None
+        username = None
+        if principal.type == "IAMUser" and principal.name:
+            identity, _, boundary = iam.user_policies(principal.account_id, principal.name)
+            tags = {t["Key"]: t["Value"] for t in iam._tags(principal.account_id, "user", principal.name)}
+            username = principal.name
+        elif principal.type == "AssumedRole":
+            role_arn = attrs.get("role_arn")
+            role_name = attrs.get("role_name")
+            identity, _, boundary = iam.role_policies(principal.account_id, role_name)
+            tags = {t["Key"]: t["Value"] for t in iam._tags(principal.account_id, "role", role_name)}
+            tags.update(attrs.get("tags") or {})
+        elif principal.type == "FederatedUser":
+            parent = attrs.get("parent_user")
+            if parent:
+                identity, _, boundary = iam.user_policies(principal.account_id, parent)
+            tags = dict(attrs.get("tags") or {})
+        if principal.type in ("AssumedRole", "FederatedUser"):
+            documents = attrs.get("session_policies") or []
+            if documents or principal.type == "FederatedUser":
+                # A federated user's permissions are what its session policies
+                # allow of its user's: none without one.
+                session = [iam.cached(("session", d), lambda d=d: parse_policy(d, "session", source="session-policy"))
+                           for d in documents]
+        info = PrincipalInfo(arn=principal.arn, account=principal.account_id, type=principal.type,
+                             user_id=principal.user_id, username=username, tags=tags, role_arn=role_arn)
+        return info, identity, boundary, session
+
+    def context(self, ctx, params: dict) -> dict:
+        principal = ctx.principal
+        attrs = principal.attributes
+        context = {
+            "aws:SourceIp": ctx.source_ip,
+            "aws:SecureTransport": False,
+            "aws:RequestedRegion": ctx.region,
+            "aws:ViaAWSService": ctx.invoked_by is not None,
+        }
+        if ctx.invoked_by:
+            context["aws:CalledVia"] = [ctx.invoked_by]
+        if principal.session_token:
+            context["aws:MultiFactorAuthPresent"] = bool(attrs.get("mfa"))
+            if attrs.get("issued"):
+                context["aws:TokenIssueTime"] = iso8601(int(attrs["issued"]))
+        if attrs.get("source_identity"):
+            context["aws:SourceIdentity"] = attrs["source_identity"]
+        tags = params.get("Tags")
+        if isinstance(tags, list) and tags and isinstance(tags[0], dict):
+            keys = []
+            for tag in tags:
+                key = tag.get("Key")
+                if key is not None:
+                    context[f"aws:RequestTag/{key}"] = tag.get("Value", "")
+                    keys.append(key)
+            context["aws:TagKeys"] = keys
+        elif isinstance(tags, dict) and tags:
+            for key, value in tags.items():
+                context[f"aws:RequestTag/{key}"] = value
+            context["aws:TagKeys"] = list(tags)
+        return context
+
+    # -- answers ---------------------------------------------------------
+
+    @staticmethod
+    def denied(model, principal_arn: str, action: str, resource: str, decision) -> AwsError:
+        where = f" on resource: {resource}" if resource != "*" else ""
+        message = f"User: {principal_arn} is not authorized to perform: {action}{where} {decision.reason(action)}"
+        code = "AccessDenied"
+        if model is not None:
+            if model.error_shape("AuthorizationError") is not None:
+                code = "AuthorizationError"
+            elif model.protocol != "query" and model.error_shape("AccessDeniedException") is not None:
+                code = "AccessDeniedException"
+        return AwsError(code, message, 403)
+
+    @staticmethod
+    def log_soft(resource: str, action: str, decision, principal_arn: str = "") -> None:
+        log.warning("IAM (soft mode) would deny %s %s on %s: %s", principal_arn, action, resource,
+                    decision.reason(action))
+
+
+def _arn_account(arn: str) -> str | None:
+    """The account in an ARN; None for ARNs of no account (S3 buckets) and
+    AWS-owned ones (arn:aws:iam::aws:policy/...)."""
+    parts = arn.split(":", 5)
+    if len(parts) >= 5 and parts[0] == "arn" and parts[4] and parts[4] != "aws":
+        return parts[4]
+    return None
+
+
+def _same_account(resource: str, account: str) -> bool:
+    other = _arn_account(resource)
+    return other is None or other == account

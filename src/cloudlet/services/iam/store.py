@@ -1,0 +1,60 @@
+"""IAM's tables. IAM is global: everything is keyed by account, not region.
+Entity names are unique per account without regard to case, as in AWS."""
+
+MIGRATIONS = [
+    """
+    CREATE TABLE iam_users (
+        account TEXT NOT NULL, name TEXT NOT NULL COLLATE NOCASE, id TEXT NOT NULL, path TEXT NOT NULL,
+        arn TEXT NOT NULL, created INTEGER NOT NULL, boundary TEXT, password_last_used INTEGER,
+        PRIMARY KEY (account, name));
+    CREATE TABLE iam_groups (
+        account TEXT NOT NULL, name TEXT NOT NULL COLLATE NOCASE, id TEXT NOT NULL, path TEXT NOT NULL,
+        arn TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (account, name));
+    CREATE TABLE iam_group_members (
+        account TEXT NOT NULL, group_name TEXT NOT NULL COLLATE NOCASE, user_name TEXT NOT NULL COLLATE NOCASE,
+        PRIMARY KEY (account, group_name, user_name));
+    CREATE TABLE iam_roles (
+        account TEXT NOT NULL, name TEXT NOT NULL COLLATE NOCASE, id TEXT NOT NULL, path TEXT NOT NULL,
+        arn TEXT NOT NULL, created INTEGER NOT NULL, trust_policy TEXT NOT NULL, description TEXT,
+        max_session INTEGER NOT NULL DEFAULT 3600, boundary TEXT, last_used INTEGER, last_used_region TEXT,
+        PRIMARY KEY (account, name));
+    CREATE TABLE iam_policies (
+        account TEXT NOT NULL, name TEXT NOT NULL COLLATE NOCASE, id TEXT NOT NULL, path TEXT NOT NULL,
+        arn TEXT NOT NULL UNIQUE, description TEXT, created INTEGER NOT NULL, updated INTEGER NOT NULL,
+        default_version TEXT NOT NULL, next_version INTEGER NOT NULL, PRIMARY KEY (account, name));
+    CREATE TABLE iam_policy_versions (
+        arn TEXT NOT NULL, version TEXT NOT NULL, document TEXT NOT NULL, created INTEGER NOT NULL,
+        PRIMARY KEY (arn, version));
+    CREATE TABLE iam_inline_policies (
+        account TEXT NOT NULL, kind TEXT NOT NULL, entity TEXT NOT NULL COLLATE NOCASE,
+        name TEXT NOT NULL COLLATE NOCASE, document TEXT NOT NULL,
+        PRIMARY KEY (account, kind, entity, name));
+    CREATE TABLE iam_attachments (
+        account TEXT NOT NULL, kind TEXT NOT NULL, entity TEXT NOT NULL COLLATE NOCASE, policy_arn TEXT NOT NULL,
+        PRIMARY KEY (account, kind, entity, policy_arn));
+    CREATE INDEX iam_attachments_policy ON iam_attachments (policy_arn);
+    CREATE TABLE iam_access_keys (
+        id TEXT PRIMARY KEY, secret TEXT NOT NULL, account TEXT NOT NULL, user_name TEXT COLLATE NOCASE,
+        status TEXT NOT NULL, created INTEGER NOT NULL, last_used INTEGER, last_used_service TEXT,
+        last_used_region TEXT);
+    CREATE INDEX iam_access_keys_user ON iam_access_keys (account, user_name);
+    CREATE TABLE iam_login_profiles (
+        account TEXT NOT NULL, user_name TEXT NOT NULL COLLATE NOCASE, password_hash TEXT NOT NULL,
+        created INTEGER NOT NULL, reset_required INTEGER NOT NULL, PRIMARY KEY (account, user_name));
+    CREATE TABLE iam_instance_profiles (
+        account TEXT NOT NULL, name TEXT NOT NULL COLLATE NOCASE, id TEXT NOT NULL, path TEXT NOT NULL,
+        arn TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (account, name));
+    CREATE TABLE iam_instance_profile_roles (
+        account TEXT NOT NULL, profile TEXT NOT NULL COLLATE NOCASE, role TEXT NOT NULL COLLATE NOCASE,
+        PRIMARY KEY (account, profile, role));
+    CREATE TABLE iam_tags (
+        account TEXT NOT NULL, kind TEXT NOT NULL, entity TEXT NOT NULL COLLATE NOCASE, key TEXT NOT NULL,
+        value TEXT NOT NULL, position INTEGER NOT NULL, PRIMARY KEY (account, kind, entity, key));
+    CREATE TABLE iam_account_aliases (account TEXT PRIMARY KEY, alias TEXT NOT NULL UNIQUE);
+    CREATE TABLE iam_password_policy (account TEXT PRIMARY KEY, policy TEXT NOT NULL);
+    CREATE TABLE iam_oidc_providers (
+        account TEXT NOT NULL, arn TEXT NOT NULL, url TEXT NOT NULL, client_ids TEXT NOT NULL,
+        thumbprints TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (account, arn));
+    CREATE TABLE iam_credential_reports (account TEXT PRIMARY KEY, generated INTEGER NOT NULL, content BLOB NOT NULL);
+    """,
+]
