@@ -55,7 +55,11 @@ class Gateway:
         op_name = "-"
         request_id = ""
         try:
-            cred = parse_credential(request)
+            try:
+                cred = parse_credential(request)
+                bad_auth = None
+            except AwsError:
+                cred, bad_auth = None, request.header("authorization") or ""
             routed = self.router.route(request, cred)
             protocol_name = routed.protocol
             entry = routed.entry
@@ -66,12 +70,18 @@ class Gateway:
             model = cloud.models.get(entry.name)
             if model is None:
                 raise self._unknown_service(request, protocol_name)
-            if entry.signing_name != "s3":
-                _inflate(request)
+            if bad_auth is not None:
+                from cloudlet.gateway.sigv4 import auth_error, authorization_error
+
+                raise auth_error(authorization_error(bad_auth), signing_name=entry.signing_name,
+                                 protocol=protocol_name)
             # Who is calling is settled before the request is read, as on AWS
-            # (a bad credential is refused whatever the body says).
+            # (a bad credential is refused whatever the body says). The
+            # signature covers the body as sent, so inflating comes after.
             principal = cloud.auth.authenticate(cred, request, signing_name=entry.signing_name,
                                                 protocol=protocol_name)
+            if entry.signing_name != "s3":
+                _inflate(request)
             protocol = PROTOCOLS[protocol_name]
             op, parse = self._operation(protocol_name, protocol, model, request, routed)
             op_name = op.name

@@ -84,7 +84,15 @@ class HttpRequest:
 
     def add_header(self, name: str, value: str) -> None:
         self.header_list.append((name, value))
-        self._headers = None
+        self._raw_headers = self._raw_map = self._headers = None
+
+    def set_header(self, name: str, value: str | None) -> None:
+        """Replace (None: remove) every header of that name."""
+        lname = name.lower()
+        self._header_list = [(k, v) for k, v in self.header_list if k.lower() != lname]
+        if value is not None:
+            self._header_list.append((lname, value))
+        self._raw_headers = self._raw_map = self._headers = None
 
     @property
     def headers(self) -> dict[str, str]:
