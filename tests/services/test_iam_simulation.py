@@ -116,3 +116,35 @@ def test_signature_over_the_wrong_body(cloudlet):
     body = resp.read()
     assert resp.status == 403
     assert b"<Code>SignatureDoesNotMatch</Code>" in body
+
+
+def test_context_keys(cloudlet):
+    iam = cloudlet.client("iam")
+    policy = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::b/${aws:username}/*",
+        "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}, "Bool": {"aws:SecureTransport": "true"}}}]})
+    keys = iam.get_context_keys_for_custom_policy(PolicyInputList=[policy])["ContextKeyNames"]
+    assert keys == ["aws:username", "aws:SourceIp", "aws:SecureTransport"]
+    arn = iam.create_user(UserName="ck")["User"]["Arn"]
+    iam.put_user_policy(UserName="ck", PolicyName="p", PolicyDocument=policy)
+    assert iam.get_context_keys_for_principal_policy(PolicySourceArn=arn)["ContextKeyNames"] == keys
+
+
+def test_presigned_url_expires_with_the_clock(cloudlet):
+    import urllib.error
+    import urllib.request
+
+    iam = cloudlet.client("iam")
+    iam.create_user(UserName="presigner")
+    key = iam.create_access_key(UserName="presigner")["AccessKey"]
+    sts = cloudlet.client("sts", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    cloudlet.clock.freeze()
+    url = sts.generate_presigned_url("get_caller_identity", ExpiresIn=300, HttpMethod="GET")
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        assert b"<Arn>arn:aws:iam::000000000000:user/presigner</Arn>" in resp.read()
+    cloudlet.clock.advance(301)
+    with pytest.raises(urllib.error.HTTPError) as exc:
+        urllib.request.urlopen(url, timeout=10)
+    body = exc.value.read()
+    assert exc.value.code == 400
+    assert b"<Code>RequestExpired</Code>" in body

@@ -195,3 +195,32 @@ class SimulateOps:
             return policies, types, boundary
         policies, types, boundary = self.cached(("role", account, role.lower()), build)
         return list(policies), dict(types), boundary
+    # -- context keys ----------------------------------------------------
+
+    def GetContextKeysForCustomPolicy(self, ctx, params):
+        keys: dict[str, None] = {}
+        for policy in self._parse_inputs(params["PolicyInputList"], "identity", "PolicyInputList"):
+            keys.update(dict.fromkeys(policy.context_keys()))
+        return {"ContextKeyNames": list(keys)}
+
+    def GetContextKeysForPrincipalPolicy(self, ctx, params):
+        source = params["PolicySourceArn"]
+        parts = source.split(":")
+        if len(parts) < 6 or parts[2] != "iam":
+            raise invalid_input(f"Invalid ARN {source}")
+        account, resource = parts[4], parts[5]
+        kind, _, rest = resource.partition("/")
+        name = rest.rsplit("/", 1)[-1]
+        if kind == "user":
+            policies, _, _ = self.user_policies(account, self._user_row(account, name)[0])
+        elif kind == "role":
+            policies, _, _ = self.role_policies(account, self._role_row(account, name)[0])
+        elif kind == "group":
+            policies, _ = self.group_policies(account, self._group_row(account, name)[0])
+        else:
+            raise invalid_input(f"Invalid ARN {source}")
+        policies = list(policies) + self._parse_inputs(params.get("PolicyInputList"), "identity", "PolicyInputList")
+        keys: dict[str, None] = {}
+        for policy in policies:
+            keys.update(dict.fromkeys(policy.context_keys()))
+        return {"ContextKeyNames": list(keys)}
