@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable
 
 from cloudlet.errors import AwsError
 from cloudlet.protocol.http import HttpRequest

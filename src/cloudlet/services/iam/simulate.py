@@ -158,6 +158,11 @@ class SimulateOps:
             types[name] = "aws-managed" if arn.startswith("arn:aws:iam::aws:") else "user-managed"
         return policies, types
 
+    def _boundary(self, table: str, account: str, name: str):
+        arn = self.storage.scalar(f"SELECT boundary FROM {table} WHERE account = ? AND name = ?", (account, name))
+        document = self.policy_document(arn) if arn else None
+        return self._parsed(arn.rsplit("/", 1)[-1], document, "boundary") if document is not None else None
+
     def group_policies(self, account: str, group: str):
         return self._entity_policies(account, "group", group)
 
@@ -171,28 +176,14 @@ class SimulateOps:
                 gp, gt = self._entity_policies(account, "group", group)
                 policies += gp
                 types.update(gt)
-            boundary_arn = self.storage.scalar("SELECT boundary FROM iam_users WHERE account = ? AND name = ?",
-                                               (account, user))
-            boundary = None
-            if boundary_arn:
-                doc = self.policy_document(boundary_arn)
-                if doc is not None:
-                    boundary = self._parsed(boundary_arn.rsplit("/", 1)[-1], doc, "boundary")
-            return policies, types, boundary
+            return policies, types, self._boundary("iam_users", account, user)
         policies, types, boundary = self.cached(("user", account, user.lower()), build)
         return list(policies), dict(types), boundary
 
     def role_policies(self, account: str, role: str):
         def build():
             policies, types = self._entity_policies(account, "role", role)
-            boundary_arn = self.storage.scalar("SELECT boundary FROM iam_roles WHERE account = ? AND name = ?",
-                                               (account, role))
-            boundary = None
-            if boundary_arn:
-                doc = self.policy_document(boundary_arn)
-                if doc is not None:
-                    boundary = self._parsed(boundary_arn.rsplit("/", 1)[-1], doc, "boundary")
-            return policies, types, boundary
+            return policies, types, self._boundary("iam_roles", account, role)
         policies, types, boundary = self.cached(("role", account, role.lower()), build)
         return list(policies), dict(types), boundary
     # -- context keys ----------------------------------------------------

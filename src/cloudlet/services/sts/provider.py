@@ -18,7 +18,7 @@ import orjson
 from cloudlet.errors import AwsError
 from cloudlet.gateway.context import RequestContext
 from cloudlet.services.base import Service
-from cloudlet.services.iam.util import document_size, new_access_key_id, new_id, new_secret
+from cloudlet.services.iam.util import document_size, new_access_key_id, new_secret
 from cloudlet.services.sts.store import MIGRATIONS
 from cloudlet.services.sts.webidentity import Jwt, invalid_token
 
