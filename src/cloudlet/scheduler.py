@@ -93,8 +93,17 @@ class Scheduler:
             except asyncio.CancelledError:
                 pass
 
+    def _clock_moved(self) -> None:
+        # A clock set back (a reset, a test setting an earlier time) must not
+        # leave periodic jobs waiting for a time that is now far away.
+        now = self.clock.now()
+        for job in self._jobs.values():
+            if not job.once and job.next_run > now + job.interval:
+                job.next_run = now + job.interval
+        self._wake.set()
+
     async def _loop(self) -> None:
-        self.clock.on_change(self._wake.set)
+        self.clock.on_change(self._clock_moved)
         while not self._stopping:
             await self.run_due()
             next_run = min((j.next_run for j in self._jobs.values()), default=math.inf)

@@ -126,13 +126,21 @@ def test_query_with_wrong_content_type(cloudlet):
 
 
 def test_missing_required_json_member(cloudlet):
+    # The generic model-driven answer (DynamoDB words it the Coral way)...
+    resp = send(cloudlet.endpoint, "POST", "/", body=b"{}",
+                headers={**SQS_JSON, "X-Amz-Target": "DynamoDB_20120810.DescribeTimeToLive"}, service="dynamodb")
+    assert resp.status == 400
+    doc = orjson.loads(resp.body)
+    assert doc["__type"] == "ValidationException"
+    assert doc["message"] == ("1 validation error detected: Value null at 'tableName' failed to satisfy "
+                              "constraint: Member must not be null")
+    # ... and SQS's own.
     resp = send(cloudlet.endpoint, "POST", "/", body=b"{}",
                 headers={**SQS_JSON, "X-Amz-Target": "AmazonSQS.CreateQueue"}, service="sqs")
     assert resp.status == 400
     doc = orjson.loads(resp.body)
-    assert doc["__type"] == "ValidationException"
-    assert doc["message"] == ("1 validation error detected: Value null at 'queueName' failed to satisfy "
-                              "constraint: Member must not be null")
+    assert doc["__type"] == "MissingParameter"
+    assert doc["message"] == "The request must contain the parameter QueueName."
 
 
 def test_cbor_out_of_range(cloudlet):

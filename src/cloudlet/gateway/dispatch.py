@@ -95,9 +95,12 @@ class Gateway:
                 raise self._parse_error(protocol_name, exc) from None
             if op.host_prefix:
                 fill_host_labels(op, request, params)
-            validation_code = (service.validation_code if service is not None else None) \
-                or _validation_code(protocol_name)
-            validate(op.input, params, validation_code)
+            if service is not None and service.check_input is not None:
+                service.check_input(op, params, request)
+            else:
+                validation_code = (service.validation_code if service is not None else None) \
+                    or _validation_code(protocol_name)
+                validate(op.input, params, validation_code)
             handler = service.handler(op.name) if service is not None else None
             if handler is None:
                 raise self._not_built(protocol_name, op.name)
@@ -228,7 +231,10 @@ class Gateway:
             principal=principal, service=service_name, operation=operation, protocol="internal",
             request=HttpRequest("POST", "/"), cloud=cloud, op_model=op, invoked_by=invoked_by,
             user_agent=invoked_by, source_ip=invoked_by)
-        validate(op.input, params, service.validation_code or "ValidationException")
+        if service.check_input is not None:
+            service.check_input(op, params, ctx.request)
+        else:
+            validate(op.input, params, service.validation_code or "ValidationException")
         fn, is_async = handler
         return (await fn(ctx, params)) if is_async else fn(ctx, params)
 

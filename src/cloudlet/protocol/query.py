@@ -45,7 +45,7 @@ class QueryProtocol:
     content_type = "text/xml"
 
     def __init__(self):
-        self._writer = XmlWriter("iso8601")
+        self._writer = XmlWriter("iso8601", query_names=True)
 
     # -- which operation ------------------------------------------------
 
@@ -77,7 +77,9 @@ class QueryProtocol:
             names.append(_capitalize(member_name))
             names.append(member_name)
             return tuple(dict.fromkeys(names))
-        names = [shape.wire_name or member_name]
+        # queryName here is a query-only member name (a patch's, for a JSON
+        # service that also speaks query); real query models never set it.
+        names = [shape.query_name or shape.wire_name or member_name]
         if shape.type == "list" and shape.flattened and shape.member.wire_name:
             names.append(shape.member.wire_name)
         names.append(member_name)
@@ -116,8 +118,10 @@ class QueryProtocol:
         return self._scalar(shape, text, path)
 
     def _list(self, shape: Shape, node: dict, path: str):
-        if node.get(_LEAF) == "" and len(node) == 1:
-            return []
+        leaf = node.get(_LEAF)
+        if leaf is not None and len(node) == 1:
+            # "Name=" is an empty list; "AttributeName=All", unindexed, a list of one.
+            return [] if leaf == "" else [self._scalar(shape.member, leaf, path)]
         container = node
         if not self.ec2 and not shape.flattened:
             inner = node.get(shape.member.wire_name or "member")

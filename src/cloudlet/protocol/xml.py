@@ -37,9 +37,12 @@ def ns_attr(namespace) -> str:
     return f' xmlns="{escape(namespace)}"'
 
 
-def member_element_name(shape: Shape, member_name: str) -> str:
+def member_element_name(shape: Shape, member_name: str, query_names: bool = False) -> str:
     """The element a structure member is written as (botocore's rule: a
-    flattened list takes its member's name when it has one)."""
+    flattened list takes its member's name when it has one). The query
+    protocol also honours a member's query-only name."""
+    if query_names and shape.query_name:
+        return shape.query_name
     if shape.type == "list" and shape.flattened:
         inner = shape.member.wire_name
         if inner:
@@ -50,12 +53,13 @@ def member_element_name(shape: Shape, member_name: str) -> str:
 class XmlWriter:
     """Writes shape values as XML elements into a list of strings."""
 
-    __slots__ = ("default_timestamp", "skip_located")
+    __slots__ = ("default_timestamp", "skip_located", "query_names")
 
-    def __init__(self, default_timestamp: str = "iso8601", skip_located: bool = False):
+    def __init__(self, default_timestamp: str = "iso8601", skip_located: bool = False, query_names: bool = False):
         self.default_timestamp = default_timestamp
         # REST protocols put header/status members elsewhere.
         self.skip_located = skip_located
+        self.query_names = query_names
 
     def structure_body(self, out: list[str], shape: Shape, value: dict) -> str:
         """Write a structure's member elements; return its attribute text."""
@@ -72,7 +76,7 @@ class XmlWriter:
             if mshape.xml_attribute:
                 attrs += f' {mshape.wire_name or name}="{escape(scalar_text(mshape.type, item))}"'
                 continue
-            self.write(out, mshape, item, member_element_name(mshape, name))
+            self.write(out, mshape, item, member_element_name(mshape, name, self.query_names))
         return attrs
 
     def write(self, out: list[str], shape: Shape, value, name: str) -> None:

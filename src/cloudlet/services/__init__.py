@@ -7,6 +7,7 @@ import importlib
 
 SERVICES: dict[str, str] = {
     "iam": "cloudlet.services.iam.provider:IamService",
+    "sqs": "cloudlet.services.sqs.provider:SqsService",
     "sts": "cloudlet.services.sts.provider:StsService",
 }
 

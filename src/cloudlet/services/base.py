@@ -25,6 +25,10 @@ class Service:
     validation_code: str | None = None
     # Serialization traits botocore's JSON model lost (see ModelRegistry).
     model_patch: dict | None = None
+    # A service whose errors for bad input differ from the generic ones
+    # defines `check_input(op, params, request)`; it then replaces the
+    # model-driven validation.
+    check_input = None
 
     def __init__(self, cloud: "Cloudlet"):
         self.cloud = cloud
