@@ -78,11 +78,12 @@ def test_scheduler_runs_due_jobs_when_the_clock_moves(cloudlet):
     loop.call_soon_threadsafe(cloud.scheduler.at, "test-once", start + 30, runs.append)
     cloudlet.clock.advance(0)  # let the registrations land
     assert runs == []
-    assert cloudlet.clock.advance(30)["jobs_run"] == 1
+    # (other services' jobs may run too; count ours)
+    assert cloudlet.clock.advance(30)["jobs_run"] >= 1
     assert runs == [start + 30]
-    assert cloudlet.clock.advance(30)["jobs_run"] == 1
+    cloudlet.clock.advance(30)
     assert runs == [start + 30, start + 60]
     # A jump runs a periodic job once, then it resumes its cadence.
-    assert cloudlet.clock.advance(3600)["jobs_run"] == 1
-    assert runs[-1] == start + 3660
+    cloudlet.clock.advance(3600)
+    assert runs == [start + 30, start + 60, start + 3660]
     loop.call_soon_threadsafe(cloud.scheduler.cancel, "test-job")
