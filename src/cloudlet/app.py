@@ -180,16 +180,7 @@ class AsgiApp:
                 chunks.append(chunk)
             more = message.get("more_body", False)
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        raw_path = scope.get("raw_path")
-        path = raw_path.decode("latin-1") if raw_path else quote(scope.get("path", "/"))
-        path = path.split("?", 1)[0]
-        client = scope.get("client")
-        request = HttpRequest(scope["method"], path, scope.get("query_string", b"").decode("latin-1"),
-                              None, body, client[0] if client else "127.0.0.1", raw_headers=scope["headers"])
-        if path.startswith("/_cloudlet/"):
-            response = await self.cloud.admin.handle(request)
-        else:
-            response = await self.cloud.gateway.handle(request)
+        response = await self._respond(scope, body)
         out_headers = []
         has_length = False
         for k, v in response.headers:
@@ -200,6 +191,27 @@ class AsgiApp:
             out_headers.append((b"content-length", str(len(response.body)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": out_headers})
         await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else response.body})
+
+    async def _respond(self, scope, body: bytes):
+        raw_path = scope.get("raw_path")
+        path = raw_path.decode("latin-1") if raw_path else quote(scope.get("path", "/"))
+        path = path.split("?", 1)[0]
+        client = scope.get("client")
+        request = HttpRequest(scope["method"], path, scope.get("query_string", b"").decode("latin-1"),
+                              None, body, client[0] if client else "127.0.0.1", raw_headers=scope["headers"])
+        if path.startswith("/_cloudlet/"):
+            response = await self.cloud.admin.handle(request)
+        else:
+            response = await self.cloud.gateway.handle(request)
+        storage = self.cloud.storage
+        if storage.pending:
+            # Answer only once what this request wrote is committed.
+            try:
+                await storage.flush()
+            except Exception:
+                log.exception("commit failed")
+                response = self.cloud.gateway.commit_failed(request)
+        return response
 
 
 def create_app(settings: Settings | None = None) -> AsgiApp:

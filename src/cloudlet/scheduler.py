@@ -133,6 +133,7 @@ class Scheduler:
                     result = job.fn(self.clock.now())
                     if inspect.isawaitable(result):
                         await result
+                    await self.storage.flush()
                 except Exception:
                     log.exception("job %s failed", job.name)
                 ran += 1
@@ -141,6 +142,7 @@ class Scheduler:
 
     def _reschedule(self, job: Job) -> None:
         if job.once:
+            job.next_run = math.inf  # a concurrent run_due holding a stale list skips it
             if self._jobs.get(job.name) is job:
                 del self._jobs[job.name]
         else:

@@ -209,6 +209,10 @@ class Gateway:
             response = protocol.serialize_error(None, internal_failure(request_id), request_id)
         return response
 
+    def commit_failed(self, request: HttpRequest) -> HttpResponse:
+        request_id = new_request_id()
+        return self._error(None, request, None, internal_failure(request_id), request_id)
+
     # -- internal calls -------------------------------------------------
 
     async def call(self, service_name: str, operation: str, params: dict, *, account_id: str,

@@ -11,6 +11,7 @@ never spans an await, so transactions never interleave.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sqlite3
@@ -37,6 +38,8 @@ class Storage:
                                      cached_statements=512)
         self._lock = threading.RLock()
         self._depth = 0
+        self._open = False
+        self._commit_waiter = None
         self._migrated: set[str] = set()
         conn = self._conn
         conn.execute("PRAGMA journal_mode=WAL")
@@ -50,6 +53,9 @@ class Storage:
 
     def close(self) -> None:
         with self._lock:
+            if self._open:
+                self._conn.execute("COMMIT")
+                self._open = False
             try:
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             except sqlite3.Error:
@@ -80,25 +86,95 @@ class Storage:
 
     @contextmanager
     def tx(self) -> Iterator["Storage"]:
-        """A write transaction; nested uses join the outer one."""
+        """An atomic unit of writes (a savepoint; nested uses nest).
+
+        Group commit: on the event loop, the units of every request handled
+        in one loop iteration share one SQLite transaction, committed by a
+        callback at the start of the next iteration; a request answers only
+        after `flush()`, so nothing acknowledged is uncommitted, and a busy
+        server pays one commit for many writes. Off the loop (tools, unit
+        tests) the outermost unit commits at once."""
         with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield self
-                finally:
-                    self._depth -= 1
-                return
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._depth = 1
+            fresh = not self._open
+            if fresh:
+                # A transaction this unit opens holds nothing else yet: it
+                # needs no savepoint (a failure rolls the whole thing back).
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._open = True
+                self._schedule_commit()
+            self._depth += 1
+            savepoint = None if fresh else f"u{self._depth}"
+            if savepoint:
+                self._conn.execute(f"SAVEPOINT {savepoint}")
             try:
                 yield self
             except BaseException:
-                self._depth = 0
-                self._conn.execute("ROLLBACK")
+                if savepoint:
+                    self._conn.execute(f"ROLLBACK TO {savepoint}")
+                    self._conn.execute(f"RELEASE {savepoint}")
+                else:
+                    self._conn.execute("ROLLBACK")
+                    self._open = False
+                    self._release_waiter(None)
                 raise
-            self._depth = 0
-            self._conn.execute("COMMIT")
+            else:
+                if savepoint:
+                    self._conn.execute(f"RELEASE {savepoint}")
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._commit_waiter is None and self._open:
+                    self._commit()
+
+    def _schedule_commit(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: the outermost unit commits when it ends
+        self._commit_waiter = loop.create_future()
+        loop.call_soon(self._commit)
+
+    def _release_waiter(self, error) -> None:
+        waiter, self._commit_waiter = self._commit_waiter, None
+        if waiter is not None and not waiter.done():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+
+    def _commit(self) -> None:
+        waiter, self._commit_waiter = self._commit_waiter, None
+        with self._lock:
+            if not self._open:
+                return
+            if self._depth:
+                # Still inside a unit (a callback ran mid-unit): try again.
+                self._commit_waiter = waiter
+                asyncio.get_running_loop().call_soon(self._commit)
+                return
+            try:
+                self._conn.execute("COMMIT")
+                error = None
+            except sqlite3.Error as exc:
+                self._conn.execute("ROLLBACK")
+                error = exc
+            self._open = False
+        if waiter is not None and not waiter.done():
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(error)
+
+    async def flush(self) -> None:
+        """Wait until every write made so far is committed."""
+        waiter = self._commit_waiter
+        if waiter is not None:
+            await asyncio.shield(waiter)
+        elif self._open and not self._depth:
+            self._commit()
+
+    @property
+    def pending(self) -> bool:
+        return self._open
 
     # -- schema ---------------------------------------------------------
 

@@ -9,11 +9,10 @@ import hashlib
 import os
 import re
 import time
-import uuid
-
 import orjson
 
 from cloudlet.errors import AwsError
+from cloudlet.gateway.dispatch import new_request_id
 from cloudlet.services.sqs import attributes as attrs
 from cloudlet.services.sqs.messages import (
     attribute_size, check_attributes, check_body, md5_hex, md5_of_attributes,
@@ -151,7 +150,7 @@ class MessagingOps:
 
     def _store(self, ctx, queue: Queue, m: dict, now: float) -> dict:
         """Insert one prepared message (inside the caller's transaction)."""
-        message_id = str(uuid.uuid4())
+        message_id = new_request_id()  # a random version-4 UUID
         seq = None
         if queue.fifo:
             scope_key = m["dedup"]

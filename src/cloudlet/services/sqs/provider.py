@@ -30,6 +30,8 @@ class SqsService(QueueOps, MessagingOps, MoveTaskOps, Service):
         super().__init__(cloud)
         # Long polls waiting per queue id: wake-up hints, not state.
         self._waiters: dict = {}
+        # Queue rows by (account, region, name); see QueueOps.forget_queue.
+        self._queue_cache: dict = {}
 
     def start(self) -> None:
         self.cloud.scheduler.every("sqs-retention", 60, self._sweep)
@@ -48,6 +50,7 @@ class SqsService(QueueOps, MessagingOps, MoveTaskOps, Service):
             self.storage.execute("DELETE FROM sqs_deleted_queues WHERE deleted <= ?", (now - 3600,))
 
     def reset(self) -> None:
+        self._queue_cache.clear()
         self._wake_all()
 
     # -- input checks (SQS's own words, not the generic ones) -----------
@@ -95,6 +98,8 @@ class SqsService(QueueOps, MessagingOps, MoveTaskOps, Service):
         queue = self.queue_by_arn(resource)
         if queue is None:
             return None
+        if params.get("QueueUrl"):
+            ctx.extra["sqs_queue"] = queue  # the handler needs it too
         policy = queue.attributes.get("Policy")
         # Without a policy, another account's caller is refused by the
         # engine (the resource account comes from the queue's ARN).

@@ -4,8 +4,6 @@ permissions, dead-letter sources."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
-
 import orjson
 
 from cloudlet.errors import AwsError
@@ -63,14 +61,19 @@ class QueueOps:
         """(region, account, name) named by a queue URL in any of the forms
         users have: cloudlet's, localhost:4566/<account>/<name>, or AWS's
         https://sqs.<region>.amazonaws.com/<account>/<name>."""
-        parts = urlsplit(url) if "://" in url else None
-        path = parts.path if parts else url
+        host = ""
+        path = url
+        scheme = url.find("://")
+        if scheme >= 0:
+            rest = url[scheme + 3:]
+            slash = rest.find("/")
+            host, path = (rest, "") if slash < 0 else (rest[:slash], rest[slash:])
         pieces = [p for p in path.split("/") if p]
         if len(pieces) != 2 or not (pieces[0].isdigit() and len(pieces[0]) == 12):
             raise AwsError("InvalidAddress", f"The address {url} is not valid for this endpoint.")
-        if parts is not None and parts.hostname:
-            labels = parts.hostname.split(".")
-            if len(labels) >= 3 and labels[0] == "sqs" and labels[1].count("-") >= 2:
+        if host.startswith("sqs."):
+            labels = host.split(".")
+            if len(labels) >= 3 and labels[1].count("-") >= 2:
                 region = labels[1]
         return region, pieces[0], pieces[1]
 
@@ -84,19 +87,33 @@ class QueueOps:
     # -- lookups ---------------------------------------------------------
 
     def find_queue(self, region: str, account: str, name: str) -> Queue | None:
-        row = self.storage.one(f"SELECT {_QUEUE_COLUMNS} FROM sqs_queues WHERE account = ? AND region = ? AND name = ?",
-                               (account, region, name))
-        return Queue(row) if row is not None else None
+        key = (account, region, name)
+        queue = self._queue_cache.get(key)
+        if queue is None:
+            row = self.storage.one(f"SELECT {_QUEUE_COLUMNS} FROM sqs_queues WHERE account = ? AND region = ? "
+                                   "AND name = ?", key)
+            if row is None:
+                return None
+            queue = self._queue_cache[key] = Queue(row)
+        return queue
+
+    def forget_queue(self, queue: Queue) -> None:
+        """Drop a changed queue from the cache of queue rows (a cache of
+        storage for this process; every queue write goes through here)."""
+        self._queue_cache.pop((queue.account, queue.region, queue.name), None)
 
     def queue_by_arn(self, arn: str) -> Queue | None:
         parsed = self.parse_queue_arn(arn)
         return self.find_queue(*parsed) if parsed else None
 
     def queue_for(self, ctx, params: dict) -> Queue:
-        region, account, name = self.parse_queue_url(params["QueueUrl"], ctx.region)
-        queue = self.find_queue(region, account, name)
+        # The authorizer may already have read it for this request.
+        queue = ctx.extra.get("sqs_queue")
         if queue is None:
-            raise queue_missing()
+            region, account, name = self.parse_queue_url(params["QueueUrl"], ctx.region)
+            queue = self.find_queue(region, account, name)
+            if queue is None:
+                raise queue_missing()
         return queue
 
     def _arn_exists(self, arn: str) -> tuple[bool, bool]:
@@ -202,6 +219,7 @@ class QueueOps:
             self.storage.execute("DELETE FROM sqs_dedup WHERE queue_id = ?", (queue.id,))
             self.storage.execute("DELETE FROM sqs_receive_attempts WHERE queue_id = ?", (queue.id,))
             self.storage.execute("DELETE FROM sqs_queues WHERE id = ?", (queue.id,))
+            self.forget_queue(queue)
             self.storage.execute("INSERT INTO sqs_deleted_queues (account, region, name, deleted) VALUES (?, ?, ?, ?) "
                                  "ON CONFLICT (account, region, name) DO UPDATE SET deleted = excluded.deleted",
                                  (queue.account, queue.region, queue.name, self.clock.now()))
@@ -217,6 +235,7 @@ class QueueOps:
         with self.storage.tx():
             self.storage.execute("DELETE FROM sqs_messages WHERE queue_id = ?", (queue.id,))
             self.storage.execute("UPDATE sqs_queues SET purged = ? WHERE id = ?", (now, queue.id))
+            self.forget_queue(queue)
         return {}
 
     # -- attributes ------------------------------------------------------
@@ -280,6 +299,7 @@ class QueueOps:
         with self.storage.tx():
             self.storage.execute("UPDATE sqs_queues SET attributes = ?, modified = ? WHERE id = ?",
                                  (orjson.dumps(merged).decode(), self.clock.now(), queue.id))
+            self.forget_queue(queue)
         self.wake(queue.id)  # a shorter delay or wait may change what waiters see
         return {}
 
@@ -288,6 +308,7 @@ class QueueOps:
     def _save_tags(self, queue: Queue, tags: dict) -> None:
         with self.storage.tx():
             self.storage.execute("UPDATE sqs_queues SET tags = ? WHERE id = ?", (orjson.dumps(tags).decode(), queue.id))
+            self.forget_queue(queue)
 
     def TagQueue(self, ctx, params):
         queue = self.queue_for(ctx, params)
@@ -325,6 +346,7 @@ class QueueOps:
         with self.storage.tx():
             self.storage.execute("UPDATE sqs_queues SET attributes = ?, modified = ? WHERE id = ?",
                                  (orjson.dumps(merged).decode(), self.clock.now(), queue.id))
+            self.forget_queue(queue)
 
     def AddPermission(self, ctx, params):
         queue = self.queue_for(ctx, params)
