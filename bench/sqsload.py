@@ -8,9 +8,12 @@ Modes (the spec is a JSON object on stdin; the result a JSON line on stdout):
   send     SendMessage (or SendMessageBatch with "batch": true) of one fixed
            body, for `seconds` after `warmup` seconds
   fill     SendMessageBatch of 10 messages, `requests` requests in all, as
-           fast as the connections go (no warm-up)
+           fast as the connections go (no warm-up; stops early after
+           `max_seconds` if given)
   consume  ReceiveMessage(MaxNumberOfMessages=10), then DeleteMessageBatch
-           of what was received; one cycle is both requests
+           of what was received; one cycle is both requests. The first empty
+           receive ends the phase for every connection (the cycles in flight
+           finish): "dry" is then true and "seconds" shorter than asked
   receive  ReceiveMessage(MaxNumberOfMessages=10, VisibilityTimeout=0) only:
            the queue's depth does not change
 
@@ -190,6 +193,7 @@ class Stats:
         self.errors = 0         # non-200 answers and failed batch entries
         self.messages = 0       # messages sent or received
         self.empty = 0          # receives that found nothing
+        self.dry = False        # consume: a receive found nothing, so every connection stops
         self.latencies: list[float] = []
 
 
@@ -234,7 +238,7 @@ async def _consumer(conn: Connection, port: int, queue_url: str, receive: bytes,
     prefix = b'{"QueueUrl":' + dumps(queue_url) + b',"Entries":'
     while True:
         t0 = perf()
-        if t0 >= stop_at:
+        if t0 >= stop_at or stats.dry:
             return
         status, body = await conn.call(receive)
         if status != 200:
@@ -248,6 +252,7 @@ async def _consumer(conn: Connection, port: int, queue_url: str, receive: bytes,
         if not messages:
             stats.empty += 1
             if delete:
+                stats.dry = True  # the queue ran dry: the phase ends here
                 continue
         stats.messages += len(messages)
         if delete:
@@ -283,7 +288,7 @@ async def _phase(spec: dict, seconds: float, signer) -> tuple[Stats, float]:
             request = botocore_request(port, "SendMessage", {"QueueUrl": queue_url, "MessageBody": body_text})
         tickets = [spec["requests"]] if mode == "fill" else None
         if mode == "fill":
-            stop_at = float("inf")
+            stop_at = start + spec.get("max_seconds", float("inf"))
         tasks = [_sender(c, request, 10 if batch else 1, batch, stop_at, stats, tickets) for c in conns]
     else:
         payload = {"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 0}
@@ -312,10 +317,15 @@ async def run(spec: dict) -> dict:
             return fast.request("DeleteMessageBatch", body)
 
     warm_messages = 0
+    warm_dry = False
     if spec["mode"] != "fill" and spec.get("warmup", 1.0) > 0:
         warm, _ = await _phase(spec, spec.get("warmup", 1.0), signer)
-        warm_messages = warm.messages
-    stats, elapsed = await _phase(spec, spec.get("seconds", 5.0), signer)
+        warm_messages, warm_dry = warm.messages, warm.dry
+    if warm_dry:
+        stats, elapsed = Stats(), 0.0
+        stats.dry = True
+    else:
+        stats, elapsed = await _phase(spec, spec.get("seconds", 5.0), signer)
     lat = sorted(stats.latencies)
 
     def pick(q: float) -> float:
@@ -323,7 +333,8 @@ async def run(spec: dict) -> dict:
 
     return {"mode": spec["mode"], "concurrency": spec.get("concurrency", 1), "requests": stats.requests,
             "errors": stats.errors, "messages": stats.messages, "empty": stats.empty, "seconds": elapsed,
-            "rps": stats.requests / elapsed, "mps": stats.messages / elapsed, "p50_ms": pick(0.50),
+            "dry": stats.dry, "rps": stats.requests / elapsed if elapsed else 0.0,
+            "mps": stats.messages / elapsed if elapsed else 0.0, "p50_ms": pick(0.50),
             "p99_ms": pick(0.99), "warmup_messages": warm_messages}
 
 

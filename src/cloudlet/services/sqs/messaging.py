@@ -321,16 +321,19 @@ class MessagingOps:
             if not candidates:
                 return []
             redrive = attrs.redrive_target(queue.attributes)
+            # One nonce per receive: with the row id it makes each handle unique.
+            nonce = os.urandom(8).hex()
             taken = []
             for row in candidates:
                 if redrive is not None and row[8] >= redrive[1] and self._dead_letter(queue, row, redrive[0], now):
                     continue
-                nonce = os.urandom(8).hex()
+                taken.append(row[:8] + (row[8] + 1, row[9] if row[9] is not None else now) + row[10:] + (nonce,))
+            if taken:
+                marks = ",".join("?" * len(taken))
                 self.storage.execute(
                     "UPDATE sqs_messages SET visible_at = ?, receive_count = receive_count + 1, "
-                    "first_receive = COALESCE(first_receive, ?), receipt = ?, received_at = ? WHERE id = ?",
-                    (now + visibility, now, nonce, now, row[0]))
-                taken.append(row[:8] + (row[8] + 1, row[9] if row[9] is not None else now) + row[10:] + (nonce,))
+                    f"first_receive = COALESCE(first_receive, ?), receipt = ?, received_at = ? WHERE id IN ({marks})",
+                    (now + visibility, now, nonce, now, *(t[0] for t in taken)))
             if attempt and taken:
                 self.storage.execute(
                     "INSERT INTO sqs_receive_attempts (queue_id, attempt, expires, messages) VALUES (?, ?, ?, ?) "
