@@ -13,7 +13,9 @@ Modes (the spec is a JSON object on stdin; the result a JSON line on stdout):
   consume  ReceiveMessage(MaxNumberOfMessages=10), then DeleteMessageBatch
            of what was received; one cycle is both requests. The first empty
            receive ends the phase for every connection (the cycles in flight
-           finish): "dry" is then true and "seconds" shorter than asked
+           finish): "dry" is then true and "seconds" shorter than asked.
+           With "refill": K, rounds of "fill K messages, consume until dry"
+           instead, only the consuming timed: the queue holds K at most
   receive  ReceiveMessage(MaxNumberOfMessages=10, VisibilityTimeout=0) only:
            the queue's depth does not change
 
@@ -194,6 +196,7 @@ class Stats:
         self.messages = 0       # messages sent or received
         self.empty = 0          # receives that found nothing
         self.dry = False        # consume: a receive found nothing, so every connection stops
+        self.rounds = None      # consume with refill: rounds timed
         self.latencies: list[float] = []
 
 
@@ -316,6 +319,8 @@ async def run(spec: dict) -> dict:
         def signer(body: bytes) -> bytes:
             return fast.request("DeleteMessageBatch", body)
 
+    if spec["mode"] == "consume" and spec.get("refill"):
+        return _result(spec, *await _rounds(spec, signer))
     warm_messages = 0
     warm_dry = False
     if spec["mode"] != "fill" and spec.get("warmup", 1.0) > 0:
@@ -326,6 +331,38 @@ async def run(spec: dict) -> dict:
         stats.dry = True
     else:
         stats, elapsed = await _phase(spec, spec.get("seconds", 5.0), signer)
+    return _result(spec, stats, elapsed, warm_messages)
+
+
+async def _rounds(spec: dict, signer) -> tuple[Stats, float, int]:
+    """consume with "refill": K: the queue never holds more than K messages.
+    Rounds of: fill K (not timed), consume until the queue is dry (timed);
+    until `seconds` of consuming, after `warmup` seconds of the same."""
+    fill = {**spec, "mode": "fill", "requests": -(-spec["refill"] // 10), "concurrency": 8}
+    warm_messages = 0
+    total, elapsed, rounds = Stats(), 0.0, 0
+    for budget, counted in ((spec.get("warmup", 1.0), False), (spec.get("seconds", 5.0), True)):
+        spent = 0.0
+        while spent < budget:
+            filled, _ = await _phase(fill, 0, signer)
+            if filled.errors:
+                raise RuntimeError(f"{filled.errors} errors while refilling")
+            stats, took = await _phase(spec, budget - spent, signer)
+            spent += took
+            if not counted:
+                warm_messages += stats.messages
+                continue
+            rounds += 1
+            total.requests += stats.requests
+            total.errors += stats.errors
+            total.messages += stats.messages
+            total.latencies += stats.latencies
+    elapsed = spent
+    total.rounds = rounds
+    return total, elapsed, warm_messages
+
+
+def _result(spec: dict, stats: Stats, elapsed: float, warm_messages: int) -> dict:
     lat = sorted(stats.latencies)
 
     def pick(q: float) -> float:
@@ -335,7 +372,7 @@ async def run(spec: dict) -> dict:
             "errors": stats.errors, "messages": stats.messages, "empty": stats.empty, "seconds": elapsed,
             "dry": stats.dry, "rps": stats.requests / elapsed if elapsed else 0.0,
             "mps": stats.messages / elapsed if elapsed else 0.0, "p50_ms": pick(0.50),
-            "p99_ms": pick(0.99), "warmup_messages": warm_messages}
+            "p99_ms": pick(0.99), "warmup_messages": warm_messages, "rounds": stats.rounds}
 
 
 def main() -> int:
