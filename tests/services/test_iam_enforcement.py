@@ -260,3 +260,31 @@ def test_soft_mode_allows_and_off_mode_skips(tmp_path):
         with CloudletServer(str(tmp_path / mode), iam_mode=mode) as server:
             me, _ = user_with(server, "nobody")
             assert me("iam").list_users()["Users"][0]["UserName"] == "nobody"
+
+
+def test_session_tags_need_tag_session_and_travel_transitively(cloudlet):
+    me, user_arn = user_with(cloudlet, "tags", doc(allow(["sts:AssumeRole", "sts:TagSession"])))
+    plain = _role(cloudlet, "no-tags", {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": user_arn}, "Action": "sts:AssumeRole"}]})
+    with pytest.raises(ClientError) as exc:
+        me("sts").assume_role(RoleArn=plain, RoleSessionName="s1", Tags=[{"Key": "team", "Value": "core"}])
+    assert error(exc)[2].startswith(f"User: {user_arn} is not authorized to perform: sts:TagSession on resource: {plain}")
+    chain_policy = doc(allow(["sts:AssumeRole", "sts:TagSession", "iam:ListUsers"],
+                             Condition={"StringEquals": {"aws:PrincipalTag/team": "core"}}))
+    tagging = _role(cloudlet, "tagging", {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": ["sts:AssumeRole", "sts:TagSession"]}]}, policy=chain_policy)
+    out = me("sts").assume_role(RoleArn=tagging, RoleSessionName="s1", Tags=[{"Key": "team", "Value": "core"}],
+                                TransitiveTagKeys=["team"])
+    assert out["PackedPolicySize"] >= 1
+    creds = out["Credentials"]
+    session = dict(access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"],
+                   session_token=creds["SessionToken"])
+    cloudlet.client("iam", **session).list_users()  # aws:PrincipalTag/team comes from the session tag
+    chained = cloudlet.client("sts", **session).assume_role(RoleArn=tagging, RoleSessionName="s2")["Credentials"]
+    cloudlet.client("iam", access_key=chained["AccessKeyId"], secret_key=chained["SecretAccessKey"],
+                    session_token=chained["SessionToken"]).list_users()  # the transitive tag came along
+    with pytest.raises(ClientError) as exc:
+        cloudlet.client("sts", **session).assume_role(RoleArn=tagging, RoleSessionName="s3", DurationSeconds=7200)
+    assert error(exc)[2] == ("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by "
+                             "role chaining.")

@@ -8,7 +8,7 @@ resource `*`); a service refines it with hooks on its provider:
                                             ("" for calls AWS never authorizes)
 - `authz_resources(ctx, operation, params)` the ARNs the call acts on
 - `authz_context(ctx, operation, params)`   service condition keys
-- `resource_policy(ctx, operation, resource, params) -> (document, account)`
+- `resource_policy(ctx, operation, resource, params) -> (document, account[, kind])`
                                             its resource-based policy
 
 Modes: "enforce" denies, "soft" allows and logs what would be denied,
@@ -66,6 +66,18 @@ class Authorizer:
                     continue
                 raise self.denied(op.service, principal.arn, action, resource, decision)
 
+    def require(self, ctx, service, op, params: dict, action: str, resource: str, resource_policy) -> None:
+        """Authorize one more action a call implies (sts:TagSession when
+        AssumeRole passes tags), as `check` does the call's own."""
+        if self.mode == "off":
+            return
+        decision = self.decide(ctx, service, op, params, action, resource, resource_policy)
+        if not decision.allowed:
+            if self.mode == "soft":
+                self.log_soft(resource, action, decision, ctx.principal.arn)
+                return
+            raise self.denied(op.service, ctx.principal.arn, action, resource, decision)
+
     # -- the decision ----------------------------------------------------
 
     def decide(self, ctx, service, op, params, action: str, resource: str, resource_policy):
@@ -79,11 +91,15 @@ class Authorizer:
             context.update(hook(ctx, op.name, params))
         policy_set = PolicySet(identity=identity, boundary=boundary, session=session)
         if resource_policy is not None:
-            document, account = resource_policy
+            # (document, owning account[, kind]): kind "trust" for a role's
+            # trust policy, which must allow even callers of its own account.
+            document, account, *rest = resource_policy
+            kind = rest[0] if rest else "resource"
             iam = self.cloud.service("iam")
-            policy_set.resource = iam.cached(("resource", document),
-                                             lambda: parse_policy(document, "resource", source="resource-policy"))
+            policy_set.resource = iam.cached((kind, document), lambda: parse_policy(document, kind, source=kind))
             policy_set.resource_account = account
+            if kind == "trust":
+                policy_set.resource_must_allow = True
         elif not _same_account(resource, principal.account_id):
             policy_set.resource_account = _arn_account(resource)
         request = AuthzRequest(principal=info, action=action, resource=resource, context=context)

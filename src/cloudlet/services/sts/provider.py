@@ -67,7 +67,7 @@ class StsService(Service):
         row = iam.storage.one("SELECT trust_policy FROM iam_roles WHERE account = ? AND name = ?", (account, name))
         if row is None:
             return None
-        return row[0], account
+        return row[0], account, "trust"
 
     def authz_action(self, operation: str) -> str | None:
         # "No permissions are required to perform this operation": an explicit
@@ -173,6 +173,13 @@ class StsService(Service):
                                               "this role.")
         documents, packed = self._session_policies(params)
         tags = {t["Key"]: t.get("Value", "") for t in params.get("Tags") or ()}
+        trust = self.resource_policy(ctx, "AssumeRole", role_arn, params)
+        # Passing session tags or a source identity are permissions of their
+        # own, granted (or not) by the trust policy.
+        if tags:
+            self.cloud.authorizer.require(ctx, self, ctx.op_model, params, "sts:TagSession", role_arn, trust)
+        if params.get("SourceIdentity"):
+            self.cloud.authorizer.require(ctx, self, ctx.op_model, params, "sts:SetSourceIdentity", role_arn, trust)
         if len(tags) > MAX_SESSION_TAGS:
             raise AwsError("ValidationError", "Tags exceed the maximum of 50.")
         transitive = list(params.get("TransitiveTagKeys") or [])
