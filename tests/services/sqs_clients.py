@@ -4,7 +4,6 @@ SQS model botocore shipped (tests/unit/data/sqs-query-2012-11-05.json)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path

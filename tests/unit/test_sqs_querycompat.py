@@ -10,10 +10,9 @@ to the same params, and responses cloudlet writes must parse back with its
 QueryParser. The example requests are those of AWS's SQS API Reference.
 
 The names in QUERY_ONLY_NAMES (Attribute.N, Tag.N, MessageAttribute.N, ...)
-can only be carried by a structure member, which the JSON protocol would
-read as a key rename; the query tests run against `query_view_patch()` (the
-model as the query protocol alone must see it) and, where a request needs
-none of those names, against the plain MODEL_PATCH too.
+can only be carried by a structure member; they are given as `queryName`, a
+trait only the query protocol reads, so the JSON protocol's keys stay as
+they are (checked below).
 """
 
 from __future__ import annotations
@@ -40,7 +39,6 @@ from cloudlet.services.sqs.querycompat import (
     MODEL_PATCH,
     QUERY_ONLY_NAMES,
     XML_NAMESPACE,
-    query_view_patch,
 )
 
 OLD_MODEL_PATH = os.path.join(os.path.dirname(__file__), "data", "sqs-query-2012-11-05.json")

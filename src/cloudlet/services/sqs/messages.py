@@ -67,8 +67,8 @@ def check_attributes(attributes: dict | None, system: bool = False) -> None:
                                                     "must use only the following supported type prefixes: Binary, "
                                                     "Number, String.")
         if attr.get("StringListValues") or attr.get("BinaryListValues"):
-            raise AwsError("InvalidParameterValue", f"Message attribute list values in SendMessage operation are "
-                                                    f"not supported.")
+            raise AwsError("InvalidParameterValue", "Message attribute list values in SendMessage operation are "
+                                                    "not supported.")
         if base == "Binary":
             if attr.get("BinaryValue") is None:
                 raise AwsError("InvalidParameterValue", f"The message attribute '{name}' with type 'Binary' must use "

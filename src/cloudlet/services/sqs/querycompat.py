@@ -29,7 +29,6 @@ carry (a flattened map is written under the member's own name: `Attribute.1.Name
 
 from __future__ import annotations
 
-import copy
 
 # The namespace of SQS's query responses (<ListQueuesResponse xmlns="...">).
 XML_NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
@@ -164,16 +163,3 @@ def _with_query_names(patch: dict) -> dict:
 
 
 MODEL_PATCH = _with_query_names(MODEL_PATCH)
-
-
-def query_view_patch() -> dict:
-    """MODEL_PATCH plus QUERY_ONLY_NAMES as member `locationName`s: the model
-    as the query protocol alone must see it. Not for a model the JSON
-    protocol also reads (its keys would be renamed)."""
-    patch = copy.deepcopy(MODEL_PATCH)
-    shapes = patch["shapes"]
-    for shape, names in QUERY_ONLY_NAMES.items():
-        members = shapes.setdefault(shape, {}).setdefault("members", {})
-        for member, wire in names.items():
-            members.setdefault(member, {})["locationName"] = wire
-    return patch
