@@ -288,3 +288,26 @@ def test_session_tags_need_tag_session_and_travel_transitively(cloudlet):
         cloudlet.client("sts", **session).assume_role(RoleArn=tagging, RoleSessionName="s3", DurationSeconds=7200)
     assert error(exc)[2] == ("The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by "
                              "role chaining.")
+
+
+def test_soft_mode_logs_a_decodable_message(tmp_path, caplog):
+    import logging
+    import re
+
+    from cloudlet.testing import CloudletServer
+
+    with CloudletServer(str(tmp_path), iam_mode="soft") as server:
+        me, arn = user_with(server, "soft-user")
+        with caplog.at_level(logging.WARNING, logger="cloudlet.iam"):
+            me("iam").list_roles()
+        line = next(r.getMessage() for r in caplog.records if "would deny" in r.getMessage())
+        assert f"{arn} iam:ListRoles" in line
+        encoded = re.search(r"Encoded authorization failure message: (\S+)", line).group(1)
+        decoded = json.loads(server.client("sts").decode_authorization_message(EncodedMessage=encoded)[
+            "DecodedMessage"])
+        assert decoded["allowed"] is False and decoded["explicitDeny"] is False
+        assert decoded["context"]["action"] == "iam:ListRoles"
+        assert decoded["context"]["principal"]["arn"] == arn
+        with pytest.raises(ClientError) as exc:
+            server.client("sts").decode_authorization_message(EncodedMessage="not-a-message")
+        assert error(exc)[0] == "InvalidAuthorizationMessageException"

@@ -62,7 +62,8 @@ class Authorizer:
             decision = self.decide(ctx, service, op, params, action, resource, resource_policy)
             if not decision.allowed:
                 if self.mode == "soft":
-                    self.log_soft(resource, action, decision, principal.arn)
+                    self.log_soft(resource, action, decision, principal.arn,
+                                  self.encoded(ctx, action, resource, decision, params))
                     continue
                 raise self.denied(op.service, principal.arn, action, resource, decision)
 
@@ -189,10 +190,18 @@ class Authorizer:
                 code = "AccessDeniedException"
         return AwsError(code, message, 403)
 
+    def encoded(self, ctx, action: str, resource: str, decision, params: dict) -> str:
+        """The denial as an encoded authorization message (readable with
+        sts:DecodeAuthorizationMessage)."""
+        from cloudlet.gateway import authzmessage
+
+        document = authzmessage.describe(ctx.principal, action, resource, decision, self.context(ctx, params))
+        return authzmessage.encode(self.cloud.storage, document)
+
     @staticmethod
-    def log_soft(resource: str, action: str, decision, principal_arn: str = "") -> None:
-        log.warning("IAM (soft mode) would deny %s %s on %s: %s", principal_arn, action, resource,
-                    decision.reason(action))
+    def log_soft(resource: str, action: str, decision, principal_arn: str = "", encoded: str = "") -> None:
+        log.warning("IAM (soft mode) would deny %s %s on %s: %s%s", principal_arn, action, resource,
+                    decision.reason(action), f" Encoded authorization failure message: {encoded}" if encoded else "")
 
 
 def _arn_account(arn: str) -> str | None:

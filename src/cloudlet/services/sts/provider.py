@@ -339,6 +339,14 @@ class StsService(Service):
         p = ctx.principal
         return {"UserId": p.user_id, "Account": p.account_id, "Arn": p.arn}
 
+    def DecodeAuthorizationMessage(self, ctx: RequestContext, params: dict) -> dict:
+        from cloudlet.gateway import authzmessage
+
+        decoded = authzmessage.decode(self.storage, params["EncodedMessage"])
+        if decoded is None:
+            raise AwsError("InvalidAuthorizationMessageException", "Invalid encoded message")
+        return {"DecodedMessage": decoded}
+
     def GetAccessKeyInfo(self, ctx: RequestContext, params: dict) -> dict:
         key = params["AccessKeyId"]
         if key.startswith("ASIA"):
