@@ -10,8 +10,9 @@ Modes (the spec is a JSON object on stdin; the result a JSON line on stdout):
   fill     SendMessageBatch of 10 messages, `requests` requests in all, as
            fast as the connections go (no warm-up; stops early after
            `max_seconds` if given)
-  consume  ReceiveMessage(MaxNumberOfMessages=10), then DeleteMessageBatch
-           of what was received; one cycle is both requests. The first empty
+  consume  ReceiveMessage(MaxNumberOfMessages=10, VisibilityTimeout=120),
+           then DeleteMessageBatch of what was received; one cycle is both
+           requests (error samples in "error_samples"). The first empty
            receive ends the phase for every connection (the cycles in flight
            finish): "dry" is then true and "seconds" shorter than asked.
            With "refill": K, rounds of "fill K messages, consume until dry"
@@ -22,8 +23,8 @@ Modes (the spec is a JSON object on stdin; the result a JSON line on stdout):
     echo '{"port": 4566, "mode": "send", "queue_url": "...", "concurrency": 16,
            "seconds": 5}' | python bench/sqsload.py
 
-Every response's status is checked (and a batch answer's Failed list):
-anything but success counts as an error. Requests of fixed content are signed
+Every response's status is checked (and a batch answer's Failed list, and a
+SendMessage answer's MessageId): anything else counts as an error. Requests of fixed content are signed
 once by botocore's SigV4Auth; DeleteMessageBatch bodies differ each time and
 are signed by `FastSigner`, the same SigV4 computation without botocore's
 request objects (~10x cheaper), checked against SigV4Auth's signature at start
@@ -197,7 +198,13 @@ class Stats:
         self.empty = 0          # receives that found nothing
         self.dry = False        # consume: a receive found nothing, so every connection stops
         self.rounds = None      # consume with refill: rounds timed
+        self.samples: list[str] = []  # the first few errors, for a look
         self.latencies: list[float] = []
+
+    def error(self, count: int, status: int, body: bytes) -> None:
+        self.errors += count
+        if len(self.samples) < 3:
+            self.samples.append(f"{status} {body[:300].decode(errors='replace')}")
 
 
 def _batch_failures(body: bytes) -> int:
@@ -221,15 +228,16 @@ async def _sender(conn: Connection, request: bytes, per_request: int, batch: boo
         status, body = await conn.call(request)
         stats.latencies.append(perf() - t0)
         if status != 200:
-            stats.errors += 1
+            stats.error(1, status, body)
             continue
         if batch:
             failed = _batch_failures(body)
-            stats.errors += failed
+            if failed:
+                stats.error(failed, status, body)
             stats.messages += per_request - failed
         else:
             if b'"MessageId"' not in body:
-                stats.errors += 1
+                stats.error(1, status, body)
                 continue
             stats.messages += 1
         stats.requests += 1
@@ -245,12 +253,12 @@ async def _consumer(conn: Connection, port: int, queue_url: str, receive: bytes,
             return
         status, body = await conn.call(receive)
         if status != 200:
-            stats.errors += 1
+            stats.error(1, status, body)
             continue
         try:
             messages = loads(body).get("Messages") or ()
         except ValueError:
-            stats.errors += 1
+            stats.error(1, status, body)
             continue
         if not messages:
             stats.empty += 1
@@ -263,11 +271,11 @@ async def _consumer(conn: Connection, port: int, queue_url: str, receive: bytes,
             payload = prefix + dumps(entries) + b"}"
             status, body = await conn.call(signer(payload))
             if status != 200:
-                stats.errors += 1
+                stats.error(1, status, body)
                 continue
             failed = _batch_failures(body)
             if failed:
-                stats.errors += failed
+                stats.error(failed, status, body)
                 continue
         stats.latencies.append(perf() - t0)
         stats.requests += 1
@@ -295,8 +303,10 @@ async def _phase(spec: dict, seconds: float, signer) -> tuple[Stats, float]:
         tasks = [_sender(c, request, 10 if batch else 1, batch, stop_at, stats, tickets) for c in conns]
     else:
         payload = {"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 0}
-        if mode == "receive":
-            payload["VisibilityTimeout"] = 0
+        # consume: 120 s rather than the queue's 30, so that a cycle of a
+        # server as slow as moto at 64 connections (~30 s) still holds its
+        # messages when it deletes them.
+        payload["VisibilityTimeout"] = 0 if mode == "receive" else 120
         receive = botocore_request(port, "ReceiveMessage", payload)
         tasks = [_consumer(c, port, queue_url, receive, mode == "consume", signer, stop_at, stats) for c in conns]
     try:
@@ -355,6 +365,7 @@ async def _rounds(spec: dict, signer) -> tuple[Stats, float, int]:
             rounds += 1
             total.requests += stats.requests
             total.errors += stats.errors
+            total.samples = (total.samples + stats.samples)[:3]
             total.messages += stats.messages
             total.latencies += stats.latencies
     elapsed = spent
@@ -372,7 +383,8 @@ def _result(spec: dict, stats: Stats, elapsed: float, warm_messages: int) -> dic
             "errors": stats.errors, "messages": stats.messages, "empty": stats.empty, "seconds": elapsed,
             "dry": stats.dry, "rps": stats.requests / elapsed if elapsed else 0.0,
             "mps": stats.messages / elapsed if elapsed else 0.0, "p50_ms": pick(0.50),
-            "p99_ms": pick(0.99), "warmup_messages": warm_messages, "rounds": stats.rounds}
+            "p99_ms": pick(0.99), "warmup_messages": warm_messages, "rounds": stats.rounds,
+            "error_samples": stats.samples}
 
 
 def main() -> int:

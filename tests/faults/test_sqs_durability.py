@@ -17,6 +17,7 @@ import urllib.request
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 
 LOAD_SECONDS = 1.5
 # One attempt per call: a retried send could store a message twice, and a
@@ -85,7 +86,7 @@ def sender(client, url: str, tag: str, batch: bool, ledger: Ledger, stop: thread
             else:
                 out = client.send_message(QueueUrl=url, MessageBody=bodies[0])
                 acked = {bodies[0]: out["MessageId"]}
-        except Exception as exc:  # the kill: connection refused / reset
+        except (BotoCoreError, ClientError) as exc:  # the kill: connection refused / reset
             if not killed.is_set():
                 with ledger.lock:
                     ledger.unexpected.append(f"{tag}: {exc!r}")
@@ -99,7 +100,7 @@ def consumer(client, url: str, batch_delete: bool, ledger: Ledger, stop: threadi
     while not stop.is_set():
         try:
             messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        except Exception as exc:
+        except (BotoCoreError, ClientError) as exc:
             if not killed.is_set():
                 with ledger.lock:
                     ledger.unexpected.append(f"receive: {exc!r}")
@@ -121,7 +122,7 @@ def consumer(client, url: str, batch_delete: bool, ledger: Ledger, stop: threadi
                     client.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
                     with ledger.lock:
                         ledger.deleted.add(by_id[str(i)])
-        except Exception as exc:
+        except (BotoCoreError, ClientError) as exc:
             if not killed.is_set():
                 with ledger.lock:
                     ledger.unexpected.append(f"delete: {exc!r}")
@@ -192,6 +193,10 @@ def test_acknowledged_sends_and_deletes_survive_sigkill(tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
 
+    print(f"sends attempted {len(ledger.attempted)}, acknowledged {len(ledger.sent)}; deletes attempted "
+          f"{len(ledger.delete_attempted)}, acknowledged {len(ledger.deleted)}; left after restart {len(drained)} "
+          f"(of them sent unacknowledged {len(set(drained) - set(ledger.sent))}, delete unacknowledged "
+          f"{len(set(drained) & ledger.delete_attempted)})")
     # The clock stands still, so each message was received once.
     assert {body: ids for body, ids in drained.items() if len(ids) > 1} == {}
     # Nothing that was never sent.
