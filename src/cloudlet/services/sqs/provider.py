@@ -8,6 +8,8 @@ retention sweep and message move tasks run on cloudlet's clock.
 
 from __future__ import annotations
 
+import asyncio
+
 from cloudlet.errors import AwsError
 from cloudlet.services.base import Service
 from cloudlet.services.sqs.messaging import MessagingOps
@@ -32,9 +34,14 @@ class SqsService(QueueOps, MessagingOps, MoveTaskOps, Service):
         self._waiters: dict = {}
         # Queue rows by (account, region, name); see QueueOps.forget_queue.
         self._queue_cache: dict = {}
+        # Background deletions in progress (kept so they are not collected).
+        self._background: set = set()
 
     def start(self) -> None:
         self.cloud.scheduler.every("sqs-retention", 60, self._sweep)
+        # Messages of queues deleted while cloudlet was stopped (a full scan,
+        # so once per start, not per sweep).
+        self.cloud.scheduler.at("sqs-orphans", self.clock.now(), self._orphans)
         self.cloud.scheduler.every("sqs-move-tasks", 1, self.run_move_tasks)
         self.cloud.clock.on_change(self._wake_all)
 
@@ -42,12 +49,35 @@ class SqsService(QueueOps, MessagingOps, MoveTaskOps, Service):
         for queue_id in list(self._waiters):
             self.wake(queue_id)
 
-    def _sweep(self, now: float) -> None:
+    async def _sweep(self, now: float) -> None:
+        await self.delete_messages("expires_at <= ?", (now,))
         with self.storage.tx():
-            self.storage.execute("DELETE FROM sqs_messages WHERE expires_at <= ?", (now,))
             self.storage.execute("DELETE FROM sqs_dedup WHERE expires <= ?", (now,))
             self.storage.execute("DELETE FROM sqs_receive_attempts WHERE expires <= ?", (now,))
             self.storage.execute("DELETE FROM sqs_deleted_queues WHERE deleted <= ?", (now - 3600,))
+
+    async def _orphans(self, now: float) -> None:
+        await self.delete_messages("queue_id NOT IN (SELECT id FROM sqs_queues)", ())
+
+    async def delete_messages(self, where: str, params: tuple, chunk: int = 5000) -> int:
+        """Delete messages matching `where`, a slice per transaction, yielding
+        to other requests between slices."""
+        total = 0
+        while True:
+            with self.storage.tx():
+                cur = self.storage.execute(
+                    f"DELETE FROM sqs_messages WHERE id IN (SELECT id FROM sqs_messages WHERE {where} LIMIT ?)",
+                    (*params, chunk))
+            await self.storage.flush()
+            total += cur.rowcount
+            if cur.rowcount < chunk:
+                return total
+            await asyncio.sleep(0)
+
+    def delete_messages_later(self, where: str, params: tuple) -> None:
+        task = asyncio.get_running_loop().create_task(self.delete_messages(where, params))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def reset(self) -> None:
         self._queue_cache.clear()

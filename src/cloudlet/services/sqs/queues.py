@@ -215,7 +215,6 @@ class QueueOps:
     def DeleteQueue(self, ctx, params):
         queue = self.queue_for(ctx, params)
         with self.storage.tx():
-            self.storage.execute("DELETE FROM sqs_messages WHERE queue_id = ?", (queue.id,))
             self.storage.execute("DELETE FROM sqs_dedup WHERE queue_id = ?", (queue.id,))
             self.storage.execute("DELETE FROM sqs_receive_attempts WHERE queue_id = ?", (queue.id,))
             self.storage.execute("DELETE FROM sqs_queues WHERE id = ?", (queue.id,))
@@ -223,30 +222,36 @@ class QueueOps:
             self.storage.execute("INSERT INTO sqs_deleted_queues (account, region, name, deleted) VALUES (?, ?, ?, ?) "
                                  "ON CONFLICT (account, region, name) DO UPDATE SET deleted = excluded.deleted",
                                  (queue.account, queue.region, queue.name, self.clock.now()))
+        # Its messages are deleted in the background, a slice at a time, so
+        # a big queue does not stall the server (AWS takes up to 60 s too).
+        self.delete_messages_later("queue_id = ?", (queue.id,))
         self.wake(queue.id)
         return {}
 
-    def PurgeQueue(self, ctx, params):
+    async def PurgeQueue(self, ctx, params):
         queue = self.queue_for(ctx, params)
         now = self.clock.now()
         if queue.purged is not None and now - queue.purged < PURGE_COOLDOWN:
             raise AwsError("PurgeQueueInProgress", f"Only one PurgeQueue operation on {queue.name} is allowed every 60 "
                                                    "seconds.")
         with self.storage.tx():
-            self.storage.execute("DELETE FROM sqs_messages WHERE queue_id = ?", (queue.id,))
             self.storage.execute("UPDATE sqs_queues SET purged = ? WHERE id = ?", (now, queue.id))
             self.forget_queue(queue)
+        # A slice at a time, letting other requests run in between.
+        await self.delete_messages("queue_id = ? AND sent <= ?", (queue.id, now))
         return {}
 
     # -- attributes ------------------------------------------------------
 
     def counts(self, queue: Queue, now: float) -> tuple[int, int, int]:
-        """(visible, in flight, delayed) message counts."""
-        visible = self.storage.scalar("SELECT COUNT(*) FROM sqs_messages WHERE queue_id = ? AND visible_at <= ? "
-                                      "AND expires_at > ?", (queue.id, now, now))
+        """(visible, in flight, delayed) message counts, approximate as
+        SQS's are: the visible count reads only the (queue, visible_at)
+        index (expired messages count until the retention sweep takes
+        them); in flight and delayed, usually few, are read row by row."""
+        visible = self.storage.scalar("SELECT COUNT(*) FROM sqs_messages WHERE queue_id = ? AND visible_at <= ?",
+                                      (queue.id, now))
         hidden = self.storage.all("SELECT receive_count > 0, COUNT(*) FROM sqs_messages WHERE queue_id = ? "
-                                  "AND visible_at > ? AND expires_at > ? GROUP BY receive_count > 0",
-                                  (queue.id, now, now))
+                                  "AND visible_at > ? GROUP BY receive_count > 0", (queue.id, now))
         by_kind = dict(hidden)
         return visible, by_kind.get(1, 0), by_kind.get(0, 0)
 
