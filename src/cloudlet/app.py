@@ -3,6 +3,7 @@ ASGI application that serves it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -59,6 +60,9 @@ class Cloudlet:
         self.gateway = Gateway(self)
         self.admin = Admin(self)
         self._services: dict[str, Service] = {}
+        # Where services send AWS metrics (set by CloudWatch when it exists):
+        # fn(account, region, namespace, name, dimensions, value, unit).
+        self.metrics = None
 
     # -- services -------------------------------------------------------
 
@@ -84,6 +88,24 @@ class Cloudlet:
 
     def running_services(self) -> list[str]:
         return sorted(self._services)
+
+    async def settle(self) -> None:
+        """Wait for work services have under way in the background (SNS
+        HTTP deliveries), so an admin clock move answers with its effects."""
+        for svc in list(self._services.values()):
+            settle = getattr(svc, "settle", None)
+            if settle is not None:
+                await settle()
+
+    def resume_services(self) -> None:
+        """Start the services with background work left in storage (HTTP/S
+        deliveries to retry), so a restart resumes it without waiting for
+        the service's next request."""
+        from cloudlet.services import RESUMABLE
+
+        for name in RESUMABLE:
+            if self.storage.scalar("SELECT version FROM _schema WHERE namespace = ?", (name,)):
+                self.service(name)
 
     def reset(self, service: str | None = None) -> None:
         if service is None:
@@ -117,6 +139,7 @@ class Cloudlet:
         # first time; do it off the loop so the first request is not late.
         threading.Thread(target=self.catalog.warm, name="cloudlet-catalog", daemon=True).start()
         self.scheduler.start()
+        asyncio.get_running_loop().call_soon(self.resume_services)
 
     async def shutdown(self) -> None:
         await self.scheduler.stop()

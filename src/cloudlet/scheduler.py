@@ -60,9 +60,10 @@ class Scheduler:
 
     def at(self, name: str, when: float, fn: JobFn) -> None:
         """Run `fn(now)` once, when the clock reads `when` (re-registering a
-        name moves it)."""
+        name moves it earlier; registering it while it runs queues another
+        run rather than being lost when the running one finishes)."""
         job = self._jobs.get(name)
-        if job is not None and job.once:
+        if job is not None and job.once and not job.lock.locked():
             job.next_run = min(job.next_run, when)
             job.fn = fn
         else:
@@ -92,6 +93,11 @@ class Scheduler:
                 await task
             except asyncio.CancelledError:
                 pass
+        # A process that stops cleanly hands its jobs on at once (a killed
+        # one's leases lapse after LEASE_SECONDS).
+        with self.storage.tx():
+            self.storage.execute("DELETE FROM _leases WHERE owner = ?", (self.node_id,))
+        await self.storage.flush()
 
     def _clock_moved(self) -> None:
         # A clock set back (a reset, a test setting an earlier time) must not
@@ -127,7 +133,10 @@ class Scheduler:
                 if job.next_run > self.clock.now():
                     continue  # another caller just ran it
                 if not self._take_lease(job.name):
-                    self._reschedule(job)
+                    if job.once:
+                        job.next_run = now + 1.0  # another node holds it: try again, never drop it
+                    else:
+                        self._reschedule(job)
                     continue
                 try:
                     result = job.fn(self.clock.now())

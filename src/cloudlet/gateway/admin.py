@@ -5,6 +5,11 @@ POST /_cloudlet/reset[?service=]  forget all state, or one service's
 GET  /_cloudlet/clock             the clock
 POST /_cloudlet/sts/jwks          {"issuer": url, "jwks": {...}}: an identity provider's keys
 POST /_cloudlet/clock             {"advance": s} | {"set": iso-or-epoch} | {"real": true}
+                                  (answers once the jobs and deliveries it made due have run)
+GET  /_cloudlet/sns/messages[?account=&protocol=&endpoint=]  SNS messages captured (email, sms, push)
+DELETE /_cloudlet/sns/messages[?...]                         forget them
+POST /_cloudlet/sns/opt-out       {"phoneNumber": "+1...", "account": "..."}: the number replied STOP
+GET  /_cloudlet/sns/SimpleNotificationService-cloudlet.pem  the certificate SNS signs with
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ class Admin:
             return _json(200, {"reset": service or "all"})
         if path == "/_cloudlet/sts/jwks" and method == "POST":
             return self.register_jwks(request)
+        if path.startswith("/_cloudlet/sns/"):
+            return self.sns(request, path, method)
         if path == "/_cloudlet/clock":
             if method == "GET":
                 return _json(200, self.clock_state())
@@ -62,6 +69,39 @@ class Admin:
                         "ephemeral": cloud.settings.ephemeral},
             "clock": self.clock_state(),
         }
+
+    def sns(self, request: HttpRequest, path: str, method: str) -> HttpResponse:
+        from cloudlet.services.sns.envelope import CERT_PATH
+
+        sns = self.cloud.service("sns")
+        if path == CERT_PATH and method in ("GET", "HEAD"):
+            # The certificate SNS messages are signed with (their SigningCertURL).
+            return HttpResponse(200, [("Content-Type", "application/x-x509-ca-cert")], sns.signer.certificate_pem())
+        query = {k: v[0] for k, v in parse_qs(request.query_string).items()}
+        if path == "/_cloudlet/sns/messages":
+            if method == "GET":
+                return _json(200, {"messages": sns.outbox(account=query.get("account"),
+                                                          protocol=query.get("protocol"),
+                                                          endpoint=query.get("endpoint"))})
+            if method == "DELETE":
+                return _json(200, {"deleted": sns.clear_outbox(account=query.get("account"),
+                                                               protocol=query.get("protocol"),
+                                                               endpoint=query.get("endpoint"))})
+        if path == "/_cloudlet/sns/opt-out" and method == "POST":
+            # A phone number replying STOP: there is no API for it on AWS.
+            try:
+                doc = orjson.loads(request.body or b"{}")
+            except orjson.JSONDecodeError:
+                return _error(400, "the body must be JSON")
+            if not isinstance(doc, dict) or not isinstance(doc.get("phoneNumber"), str):
+                return _error(400, 'expected {"phoneNumber": "+1...", "account": "123456789012"}')
+            account = doc.get("account") or self.cloud.settings.account_id
+            try:
+                number = sns.opt_out(account, doc["phoneNumber"])
+            except ValueError as exc:
+                return _error(400, str(exc))
+            return _json(200, {"optedOut": number, "account": account})
+        return _error(404, f"no admin endpoint {method} {request.path}")
 
     def register_jwks(self, request: HttpRequest) -> HttpResponse:
         """Stand in for an OpenID Connect provider's jwks_uri: AssumeRoleWithWebIdentity
@@ -103,6 +143,7 @@ class Admin:
         except (TypeError, ValueError, ParseError) as exc:
             return _error(400, f"bad clock value: {exc}")
         ran = await cloud.scheduler.run_due()
+        await cloud.settle()
         state = self.clock_state()
         state["jobs_run"] = ran
         return _json(200, state)

@@ -44,8 +44,6 @@ class Authorizer:
         if self.mode == "off" or op.auth_type == "none":
             return
         principal = ctx.principal
-        if principal.type == "AWSService":
-            return  # service principals are checked against resource policies by their callers
         hook = getattr(service, "authz_action", None)
         action = hook(op.name) if hook else None
         if action == "":
@@ -57,6 +55,10 @@ class Authorizer:
         policy_hook = getattr(service, "resource_policy", None)
         for resource in resources:
             resource_policy = policy_hook(ctx, op.name, resource, params) if policy_hook else None
+            if principal.type == "AWSService" and resource_policy is not None:
+                # A service has no identity policies: the resource's policy
+                # must grant it (an SQS queue policy allowing sns.amazonaws.com).
+                resource_policy = (*resource_policy[:2], "service")
             if principal.is_root and resource_policy is None and _same_account(resource, principal.account_id):
                 continue  # the root user may do anything in its own account
             decision = self.decide(ctx, service, op, params, action, resource, resource_policy)
@@ -96,11 +98,14 @@ class Authorizer:
             # trust policy, which must allow even callers of its own account.
             document, account, *rest = resource_policy
             kind = rest[0] if rest else "resource"
+            must_allow = kind in ("trust", "service")
+            kind = "resource" if kind == "service" else kind
             iam = self.cloud.service("iam")
             policy_set.resource = iam.cached((kind, document), lambda: parse_policy(document, kind, source=kind))
             policy_set.resource_account = account
-            if kind == "trust":
-                policy_set.resource_must_allow = True
+            policy_set.resource_must_allow = must_allow
+        elif principal.type == "AWSService":
+            policy_set.resource_must_allow = True  # no resource policy: nothing grants the service
         elif not _same_account(resource, principal.account_id):
             policy_set.resource_account = _arn_account(resource)
         request = AuthzRequest(principal=info, action=action, resource=resource, context=context)
@@ -140,8 +145,10 @@ class Authorizer:
                 # allow of its user's: none without one.
                 session = [iam.cached(("session", d), lambda d=d: parse_policy(d, "session", source="session-policy"))
                            for d in documents]
+        service = principal.name if principal.type == "AWSService" else None
         info = PrincipalInfo(arn=principal.arn, account=principal.account_id, type=principal.type,
-                             user_id=principal.user_id, username=username, tags=tags, role_arn=role_arn)
+                             user_id=principal.user_id, username=username, tags=tags, role_arn=role_arn,
+                             service=service)
         return info, identity, boundary, session
 
     def context(self, ctx, params: dict) -> dict:
@@ -155,6 +162,11 @@ class Authorizer:
         }
         if ctx.invoked_by:
             context["aws:CalledVia"] = [ctx.invoked_by]
+        if principal.type == "AWSService":
+            # What a service principal acts for (SNS: the topic it delivers from).
+            for key in ("aws:SourceArn", "aws:SourceAccount", "aws:SourceOwner"):
+                if key in ctx.extra:
+                    context[key] = ctx.extra[key]
         if principal.session_token:
             context["aws:MultiFactorAuthPresent"] = bool(attrs.get("mfa"))
             if attrs.get("issued"):

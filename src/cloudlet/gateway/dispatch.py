@@ -217,9 +217,11 @@ class Gateway:
 
     async def call(self, service_name: str, operation: str, params: dict, *, account_id: str,
                    region: str, invoked_by: str, principal: Principal | None = None,
-                   request_id: str | None = None) -> dict:
+                   request_id: str | None = None, source_arn: str | None = None) -> dict:
         """Call another service's operation as a service principal (e.g.
-        SNS delivering to SQS). Raises AwsError like an external call."""
+        SNS delivering to SQS), authorized by the target's resource policy
+        with aws:SourceArn/aws:SourceAccount naming what the service acts
+        for. Raises AwsError like an external call."""
         cloud = self.cloud
         model = cloud.models.get(service_name)
         op = model.operation(operation) if model is not None else None
@@ -235,10 +237,14 @@ class Gateway:
             principal=principal, service=service_name, operation=operation, protocol="internal",
             request=HttpRequest("POST", "/"), cloud=cloud, op_model=op, invoked_by=invoked_by,
             user_agent=invoked_by, source_ip=invoked_by)
+        if source_arn:
+            ctx.extra["aws:SourceArn"] = source_arn
+            ctx.extra["aws:SourceAccount"] = ctx.extra["aws:SourceOwner"] = source_arn.split(":")[4]
         if service.check_input is not None:
             service.check_input(op, params, ctx.request)
         else:
             validate(op.input, params, service.validation_code or "ValidationException")
+        cloud.authorizer.check(ctx, service, op, params)
         fn, is_async = handler
         return (await fn(ctx, params)) if is_async else fn(ctx, params)
 

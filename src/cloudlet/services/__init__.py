@@ -7,6 +7,7 @@ import importlib
 
 SERVICES: dict[str, str] = {
     "iam": "cloudlet.services.iam.provider:IamService",
+    "sns": "cloudlet.services.sns.provider:SnsService",
     "sqs": "cloudlet.services.sqs.provider:SqsService",
     "sts": "cloudlet.services.sts.provider:StsService",
 }
@@ -18,3 +19,8 @@ def load_service_class(name: str):
         return None
     module, _, cls = path.partition(":")
     return getattr(importlib.import_module(module), cls)
+
+
+# Services started at boot when they have state, because they have work to
+# resume on their own (deliveries to retry, retention to sweep).
+RESUMABLE = ("sns", "sqs")

@@ -1,0 +1,305 @@
+"""Publish and PublishBatch: validation, FIFO sequencing and deduplication,
+and the fan-out to a topic's subscriptions (filter policies, per-protocol
+messages, raw delivery)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+
+
+from cloudlet.errors import AwsError
+from cloudlet.services.sns import messages
+from cloudlet.services.sns.envelope import render, timestamp
+from cloudlet.services.sns.messages import Message, check_attributes, check_ids, check_subject
+from cloudlet.services.sns.topics import invalid
+
+DEDUP_SECONDS = 300
+MAX_BATCH = 10
+
+
+class PublishOps:
+    """Mixin of SnsService."""
+
+    # -- the calls -------------------------------------------------------
+
+    async def Publish(self, ctx, params):
+        topic_arn, target_arn, phone = params.get("TopicArn"), params.get("TargetArn"), params.get("PhoneNumber")
+        if not (topic_arn or target_arn or phone):
+            raise invalid("TopicArn or TargetArn Reason: no value for required parameter")
+        endpoint_target = bool(target_arn) and ":endpoint/" in target_arn
+        if phone and (topic_arn or target_arn):
+            raise invalid("TopicArn or TargetArn Reason: Only one of TopicArn, TargetArn and PhoneNumber may be set")
+        if topic_arn and target_arn:
+            raise invalid("TopicArn Reason: Only one of TopicArn and TargetArn may be set")
+        message = self._message(params, needs_default=not endpoint_target)
+        if phone:
+            messages.check_phone(phone)
+            return self.publish_to_phone(ctx, phone, message)
+        if endpoint_target:
+            return self.publish_to_endpoint(ctx, target_arn, message)
+        topic = self.topic(topic_arn or target_arn)
+        self._check_fifo(topic, message)
+        async with self._topic_lock(topic):
+            return await self._publish(ctx, topic, message)
+
+    async def PublishBatch(self, ctx, params):
+        topic = self.topic(params["TopicArn"])
+        entries = params.get("PublishBatchRequestEntries") or []
+        if not entries:
+            raise AwsError("EmptyBatchRequestException", "The batch request doesn't contain any entries.")
+        if len(entries) > MAX_BATCH:
+            raise AwsError("TooManyEntriesInBatchRequestException",
+                           "The batch request contains more entries than permissible.")
+        ids = [e["Id"] for e in entries]
+        if len(set(ids)) != len(ids):
+            raise AwsError("BatchEntryIdsNotDistinctException",
+                           "Two or more batch entries in the request have the same Id.")
+        for entry_id in ids:
+            if not entry_id or len(entry_id) > 80 or not all(c.isalnum() or c in "-_" for c in entry_id):
+                raise AwsError("InvalidBatchEntryIdException",
+                               "The Id of a batch entry in a batch request doesn't abide by the specification.")
+        # Every entry is checked before any is published: AWS fails the
+        # whole call for a malformed entry.
+        batch = []
+        total = 0
+        for entry in entries:
+            message = self._message(entry, needs_default=True)
+            self._check_fifo(topic, message)
+            total += message.size()
+            batch.append((entry["Id"], message))
+        if total > messages.MAX_SIZE:
+            raise AwsError("BatchRequestTooLongException",
+                           "The length of all the messages put together is more than the limit.")
+        successful = []
+        async with self._topic_lock(topic):
+            for entry_id, message in batch:
+                result = await self._publish(ctx, topic, message)
+                successful.append({"Id": entry_id, **result})
+        return {"Successful": successful, "Failed": []}
+
+    # -- validation ------------------------------------------------------
+
+    def _message(self, params: dict, needs_default: bool) -> Message:
+        text = params.get("Message")
+        if not text:
+            raise invalid("Empty message")
+        subject = params.get("Subject")
+        check_subject(subject)
+        structured = None
+        structure = params.get("MessageStructure")
+        if structure is not None:
+            if structure != "json":
+                raise invalid("MessageStructure")
+            structured = messages.parse_structure(text, needs_default=needs_default)
+        attributes = params.get("MessageAttributes") or {}
+        message = Message(text=text, subject=subject, structured=structured, attributes=attributes,
+                          group_id=params.get("MessageGroupId"), dedup_id=params.get("MessageDeduplicationId"))
+        if message.size() > messages.MAX_SIZE:
+            raise invalid("Message too long")
+        check_attributes(attributes)
+        check_ids(message.group_id, message.dedup_id)
+        return message
+
+    @staticmethod
+    def _check_fifo(topic, message: Message) -> None:
+        if topic.fifo:
+            if not message.group_id:
+                raise invalid("The MessageGroupId parameter is required for FIFO topics")
+            if not message.dedup_id and topic.attributes.get("ContentBasedDeduplication") != "true":
+                raise invalid("The topic should either have ContentBasedDeduplication enabled or "
+                              "MessageDeduplicationId provided explicitly")
+        elif message.dedup_id is not None:
+            raise invalid("MessageDeduplicationId Reason: The request includes MessageDeduplicationId parameter "
+                          "that is not valid for this topic type")
+
+    def _topic_lock(self, topic):
+        """FIFO topics publish one message at a time (sequence numbers and
+        per-group order); standard topics need no lock."""
+        if not topic.fifo:
+            return _NO_LOCK
+        import asyncio
+
+        lock = self._fifo_locks.get(topic.arn)
+        if lock is None:
+            lock = self._fifo_locks[topic.arn] = asyncio.Lock()
+        return lock
+
+    # -- publishing to a topic -------------------------------------------
+
+    async def _publish(self, ctx, topic, message: Message) -> dict:
+        now = self.clock.now()
+        sequence = None
+        dedup_id = None
+        if topic.fifo:
+            dedup_id = message.dedup_id or hashlib.sha256(message.text.encode()).hexdigest()
+            key = dedup_id if topic.attributes.get("FifoThroughputScope") != "MessageGroup" \
+                else f"{message.group_id}\n{dedup_id}"
+            seen = self.storage.one("SELECT message_id, seq FROM sns_dedup WHERE topic_id = ? AND key = ? "
+                                    "AND expires > ?", (topic.id, key, now))
+            if seen is not None:
+                return {"MessageId": seen[0], "SequenceNumber": seen[1]}
+        message_id = str(uuid.uuid4())
+        if topic.fifo:
+            with self.storage.tx():
+                row = self.storage.one("UPDATE sns_topics SET next_seq = next_seq + 1 WHERE id = ? "
+                                       "RETURNING next_seq - 1", (topic.id,))
+                sequence = f"{row[0]:020d}"
+                self.storage.execute(
+                    "INSERT INTO sns_dedup (topic_id, key, message_id, seq, expires) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT (topic_id, key) DO UPDATE SET message_id = excluded.message_id, "
+                    "seq = excluded.seq, expires = excluded.expires",
+                    (topic.id, key, message_id, sequence, now + DEDUP_SECONDS))
+        # Each delivery is its own storage unit; all of them commit with the
+        # publish before it is answered.
+        await self.fan_out(ctx, topic, message, message_id, now, sequence, dedup_id)
+        self.metric(topic, "NumberOfMessagesPublished", 1)
+        self.metric(topic, "PublishSize", message.size(), unit="Bytes")
+        out = {"MessageId": message_id}
+        if sequence is not None:
+            out["SequenceNumber"] = sequence
+        return out
+
+    async def fan_out(self, ctx, topic, message: Message, message_id: str, now: float, sequence: str | None,
+                      dedup_id: str | None) -> None:
+        subscriptions = self.topic_subscriptions(topic.arn)
+        if not subscriptions:
+            return
+        stamp = timestamp(now)
+        urls = self.urls()
+        version = topic.attributes.get("SignatureVersion", "1")
+        signed: dict[str, dict] = {}  # per-protocol text -> its signed envelope
+
+        def envelope(sub) -> dict:
+            text = message.for_protocol(sub.protocol)
+            base = signed.get(text)
+            if base is None:
+                doc = {"Type": "Notification", "MessageId": message_id}
+                if sequence is not None:
+                    doc["SequenceNumber"] = sequence
+                doc["TopicArn"] = topic.arn
+                if message.subject is not None:
+                    doc["Subject"] = message.subject
+                doc.update(Message=text, Timestamp=stamp)
+                base = signed[text] = self.signer.sign(doc, version)
+            doc = dict(base, SigningCertURL=urls.certificate, UnsubscribeURL=urls.unsubscribe(sub.arn))
+            if message.attributes:
+                doc["MessageAttributes"] = messages.envelope_attributes(message.attributes)
+            return doc
+
+        for sub in subscriptions:
+            policy = sub.filter_policy()
+            if policy is not None:
+                if policy.scope == "MessageBody":
+                    matched = policy.matches_body(message.text)
+                else:
+                    matched = policy.matches_attributes(message.attributes)
+                if not matched:
+                    self.metric(topic, "NumberOfNotificationsFilteredOut" + (
+                        "-MessageBody" if policy.scope == "MessageBody" else ""), 1)
+                    continue
+            protocol = sub.protocol
+            if protocol == "sqs":
+                if sub.raw:
+                    body, attributes = message.for_protocol("sqs"), _sqs_attributes(message.attributes)
+                else:
+                    body, attributes = render(envelope(sub)), None
+                if sub.endpoint.endswith(".fifo"):
+                    group, dedup = message.group_id, dedup_id
+                else:
+                    # A standard queue takes a group id (fair queues) from a
+                    # standard topic only, and never a deduplication id.
+                    group, dedup = (None if topic.fifo else message.group_id), None
+                if await self.deliver_sqs(topic, sub, body, attributes, group, dedup, ctx.request_id):
+                    self.metric(topic, "NumberOfNotificationsDelivered", 1)
+            elif protocol in ("http", "https"):
+                if sub.raw:
+                    self.queue_http(sub, "Notification", message_id, message.for_protocol(protocol), raw=True)
+                else:
+                    self.queue_http(sub, "Notification", message_id, render(envelope(sub)))
+            elif protocol == "email":
+                self.capture_for(topic, sub, message_id, message.for_protocol("email"),
+                                 message.subject or "AWS Notification Message", message.attributes or None)
+                self.metric(topic, "NumberOfNotificationsDelivered", 1)
+            elif protocol == "email-json":
+                self.capture_for(topic, sub, message_id, render(envelope(sub)), message.subject,
+                                 message.attributes or None)
+                self.metric(topic, "NumberOfNotificationsDelivered", 1)
+            elif protocol == "sms":
+                await self.deliver_sms(topic, sub, message_id, message)
+            elif protocol == "application":
+                await self.deliver_application(topic, sub, message_id, message)
+            elif protocol in ("lambda", "firehose"):
+                if await self.deliver_service(topic, sub, envelope(sub)):
+                    self.metric(topic, "NumberOfNotificationsDelivered", 1)
+
+    async def deliver_sms(self, topic, sub, message_id: str, message: Message) -> None:
+        if self.is_opted_out(sub.owner, sub.endpoint):
+            self.metric(topic, "NumberOfNotificationsFailed", 1)
+            return
+        self.capture_for(topic, sub, message_id, message.for_protocol("sms"), message.subject,
+                         message.attributes or None)
+        self.metric(topic, "NumberOfNotificationsDelivered", 1)
+
+    async def deliver_application(self, topic, sub, message_id: str, message: Message) -> None:
+        endpoint = self.platform_endpoint(sub.endpoint)
+        if endpoint is None or endpoint.get("Enabled", "true").lower() != "true" \
+                or endpoint.get("ApplicationEnabled", "true").lower() != "true":
+            await self.dead_letter(topic, sub, message.for_protocol("default"), None, None, None)
+            return
+        self.capture_for(topic, sub, message_id, message.for_platform(endpoint.get("Platform", "")),
+                         message.subject, message.attributes or None)
+        self.metric(topic, "NumberOfNotificationsDelivered", 1)
+
+    # -- publishing to a phone number or a mobile endpoint ----------------
+
+    def publish_to_phone(self, ctx, phone: str, message: Message) -> dict:
+        message_id = str(uuid.uuid4())
+        if not self.is_opted_out(ctx.account_id, phone):
+            with self.storage.tx():
+                self.capture(ctx.account_id, "sms", phone, message_id, message.for_protocol("sms"),
+                             subject=message.subject, attributes=message.attributes or None)
+        return {"MessageId": message_id}
+
+    def publish_to_endpoint(self, ctx, arn: str, message: Message) -> dict:
+        endpoint = self.platform_endpoint(arn)
+        if endpoint is None:
+            raise invalid("TargetArn Reason: No endpoint found for the target arn specified")
+        if endpoint.get("ApplicationEnabled", "true").lower() != "true":
+            raise AwsError("PlatformApplicationDisabledException", "Platform application is disabled")
+        if endpoint.get("Enabled", "true").lower() != "true":
+            raise AwsError("EndpointDisabledException", "Endpoint is disabled")
+        platform = endpoint.get("Platform", "")
+        if message.structured is not None and platform not in message.structured \
+                and "default" not in message.structured:
+            raise invalid("Message Structure - No default entry in JSON message body")
+        message_id = str(uuid.uuid4())
+        with self.storage.tx():
+            self.capture(ctx.account_id, "application", arn, message_id, message.for_platform(platform),
+                         subject=message.subject, attributes=message.attributes or None)
+        return {"MessageId": message_id}
+
+
+def _sqs_attributes(attributes: dict) -> dict | None:
+    """Raw delivery: the message attributes become the SQS message's."""
+    if not attributes:
+        return None
+    out = {}
+    for name, attr in attributes.items():
+        data_type = attr["DataType"]
+        if data_type.startswith("Binary"):
+            out[name] = {"DataType": data_type, "BinaryValue": attr["BinaryValue"]}
+        else:
+            out[name] = {"DataType": data_type, "StringValue": attr["StringValue"]}
+    return out
+
+
+class _NoLock:
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        return False
+
+
+_NO_LOCK = _NoLock()
