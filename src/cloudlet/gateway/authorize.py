@@ -18,6 +18,7 @@ Modes: "enforce" denies, "soft" allows and logs what would be denied,
 from __future__ import annotations
 
 import logging
+import re
 
 from cloudlet.errors import AwsError
 from cloudlet.protocol.common import iso8601
@@ -39,6 +40,12 @@ class Authorizer:
             raise ValueError(f"unknown IAM mode {mode!r}")
         self.cloud = cloud
         self.mode = mode
+        # Parsed policy documents by (kind, text): a document means the same
+        # whatever else IAM holds, so these never go stale.
+        self._documents: dict = {}
+        # Decisions for service principals (SNS delivering to a queue), by
+        # everything they depend on; see _service_decision.
+        self._service_decisions: dict = {}
 
     def check(self, ctx, service, op, params: dict) -> None:
         if self.mode == "off" or op.auth_type == "none":
@@ -61,7 +68,10 @@ class Authorizer:
                 resource_policy = (*resource_policy[:2], "service")
             if principal.is_root and resource_policy is None and _same_account(resource, principal.account_id):
                 continue  # the root user may do anything in its own account
-            decision = self.decide(ctx, service, op, params, action, resource, resource_policy)
+            if principal.type == "AWSService":
+                decision = self._service_decision(ctx, service, op, params, action, resource, resource_policy)
+            else:
+                decision = self.decide(ctx, service, op, params, action, resource, resource_policy)
             if not decision.allowed:
                 if self.mode == "soft":
                     self.log_soft(resource, action, decision, principal.arn,
@@ -83,8 +93,38 @@ class Authorizer:
 
     # -- the decision ----------------------------------------------------
 
+    def document(self, kind: str, text: str):
+        key = (kind, text)
+        found = self._documents.get(key)
+        if found is None:
+            from cloudlet.iam import parse_policy
+
+            if len(self._documents) >= 4096:
+                self._documents.clear()
+            source = "session-policy" if kind == "session" else kind
+            found = self._documents[key] = parse_policy(text, kind, source=source)
+        return found
+
+    def _service_decision(self, ctx, service, op, params, action: str, resource: str, resource_policy):
+        """A service principal has no identity policies, so its decision
+        depends only on the resource policy and the request context; that
+        context is the same from call to call (what the service acts for)
+        unless the policy reads the time, so decisions are memoized."""
+        document = resource_policy[0] if resource_policy else None
+        extra = ctx.extra
+        key = (ctx.principal.name, action, resource, document, ctx.region, ctx.account_id,
+               extra.get("aws:SourceArn"), extra.get("aws:SourceAccount"))
+        found = self._service_decisions.get(key)
+        if found is None:
+            found = self.decide(ctx, service, op, params, action, resource, resource_policy)
+            if document is None or not _READS_TIME.search(document):
+                if len(self._service_decisions) >= 4096:
+                    self._service_decisions.clear()
+                self._service_decisions[key] = found
+        return found
+
     def decide(self, ctx, service, op, params, action: str, resource: str, resource_policy):
-        from cloudlet.iam import AuthzRequest, PolicySet, evaluate, parse_policy
+        from cloudlet.iam import AuthzRequest, PolicySet, evaluate
 
         principal = ctx.principal
         info, identity, boundary, session = self.principal_policies(principal)
@@ -100,8 +140,7 @@ class Authorizer:
             kind = rest[0] if rest else "resource"
             must_allow = kind in ("trust", "service")
             kind = "resource" if kind == "service" else kind
-            iam = self.cloud.service("iam")
-            policy_set.resource = iam.cached((kind, document), lambda: parse_policy(document, kind, source=kind))
+            policy_set.resource = self.document(kind, document)
             policy_set.resource_account = account
             policy_set.resource_must_allow = must_allow
         elif principal.type == "AWSService":
@@ -113,7 +152,7 @@ class Authorizer:
 
     def principal_policies(self, principal):
         """(PrincipalInfo, identity policies, boundary, session policies)."""
-        from cloudlet.iam import PrincipalInfo, parse_policy
+        from cloudlet.iam import PrincipalInfo
 
         iam = self.cloud.service("iam")
         attrs = principal.attributes
@@ -143,8 +182,7 @@ class Authorizer:
             if documents or principal.type == "FederatedUser":
                 # A federated user's permissions are what its session policies
                 # allow of its user's: none without one.
-                session = [iam.cached(("session", d), lambda d=d: parse_policy(d, "session", source="session-policy"))
-                           for d in documents]
+                session = [self.document("session", d) for d in documents]
         service = principal.name if principal.type == "AWSService" else None
         info = PrincipalInfo(arn=principal.arn, account=principal.account_id, type=principal.type,
                              user_id=principal.user_id, username=username, tags=tags, role_arn=role_arn,
@@ -214,6 +252,10 @@ class Authorizer:
     def log_soft(resource: str, action: str, decision, principal_arn: str = "", encoded: str = "") -> None:
         log.warning("IAM (soft mode) would deny %s %s on %s: %s%s", principal_arn, action, resource,
                     decision.reason(action), f" Encoded authorization failure message: {encoded}" if encoded else "")
+
+
+# Condition keys and operators that make a decision depend on the time.
+_READS_TIME = re.compile(r"(?i)currenttime|epochtime|tokenissuetime|date")
 
 
 def _arn_account(arn: str) -> str | None:

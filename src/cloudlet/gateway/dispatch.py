@@ -248,6 +248,64 @@ class Gateway:
         fn, is_async = handler
         return (await fn(ctx, params)) if is_async else fn(ctx, params)
 
+    async def call_many(self, service_name: str, operation: str, calls: list[tuple[dict, str, str]], *,
+                        invoked_by: str, source_arn: str | None = None,
+                        request_id: str | None = None) -> list[dict | AwsError]:
+        """`call` for many (params, account_id, region) at once, each checked
+        and authorized on its own; a service that can do them together
+        (`batch_handler`, e.g. SQS inserting SNS's fan-out in one statement)
+        gets the authorized ones in one go. Returns, in order, each call's
+        output or the AwsError it met."""
+        cloud = self.cloud
+        model = cloud.models.get(service_name)
+        op = model.operation(operation) if model is not None else None
+        service = cloud.service(service_name)
+        handler = service.handler(operation) if (service is not None and op is not None) else None
+        if handler is None:
+            err = unknown_operation(f"{service_name}.{operation} is not available.")
+            return [err] * len(calls)
+        request = HttpRequest("POST", "/")
+        request_id = request_id or new_request_id()
+        principals: dict = {}
+        results: list = [None] * len(calls)
+        ready: list = []  # (index, ctx, params)
+        for i, (params, account_id, region) in enumerate(calls):
+            principal = principals.get(account_id)
+            if principal is None:
+                principal = principals[account_id] = Principal(account_id=account_id, arn=invoked_by,
+                                                               user_id=invoked_by, type="AWSService",
+                                                               name=invoked_by)
+            ctx = RequestContext(
+                request_id=request_id, account_id=account_id, region=region, principal=principal,
+                service=service_name, operation=operation, protocol="internal", request=request, cloud=cloud,
+                op_model=op, invoked_by=invoked_by, user_agent=invoked_by, source_ip=invoked_by)
+            if source_arn:
+                ctx.extra["aws:SourceArn"] = source_arn
+                ctx.extra["aws:SourceAccount"] = ctx.extra["aws:SourceOwner"] = source_arn.split(":")[4]
+            try:
+                if service.check_input is not None:
+                    service.check_input(op, params, request)
+                else:
+                    validate(op.input, params, service.validation_code or "ValidationException")
+                cloud.authorizer.check(ctx, service, op, params)
+            except AwsError as err:
+                results[i] = err
+                continue
+            ready.append((i, ctx, params))
+        batch = getattr(service, "batch_handler", None)
+        many = batch(operation) if batch is not None else None
+        if many is not None:
+            for (i, _, _), out in zip(ready, many([(ctx, params) for _, ctx, params in ready])):
+                results[i] = out
+            return results
+        fn, is_async = handler
+        for i, ctx, params in ready:
+            try:
+                results[i] = (await fn(ctx, params)) if is_async else fn(ctx, params)
+            except AwsError as err:
+                results[i] = err
+        return results
+
 
 def _validation_code(protocol_name: str) -> str:
     return "ValidationError" if protocol_name in ("query", "ec2") else "ValidationException"

@@ -65,6 +65,20 @@ class DeliveryOps:
             await self.dead_letter(topic, sub, body, attributes, group_id, dedup_id)
             return False
 
+    async def deliver_sqs_many(self, topic, deliveries: list, request_id: str | None = None) -> None:
+        """Send to many subscribed queues at once (one authorized call each,
+        stored together); refused ones are dead-lettered or dropped."""
+        calls = [(params, sub.endpoint.split(":")[4], sub.endpoint.split(":")[3]) for sub, params in deliveries]
+        results = await self.cloud.gateway.call_many("sqs", "SendMessage", calls, invoked_by=SNS_PRINCIPAL,
+                                                     source_arn=topic.arn, request_id=request_id)
+        for (sub, params), result in zip(deliveries, results):
+            if isinstance(result, AwsError):
+                log.info("SNS could not deliver to %s: %s %s", sub.endpoint, result.code, result.message)
+                await self.dead_letter(topic, sub, params["MessageBody"], params.get("MessageAttributes"),
+                                       params.get("MessageGroupId"), params.get("MessageDeduplicationId"))
+            else:
+                self.metric(topic, "NumberOfNotificationsDelivered", 1)
+
     def _sqs_params(self, queue_arn: str, body: str, attributes: dict | None, group_id: str | None,
                     dedup_id: str | None) -> dict:
         _, _, _, region, account, name = queue_arn.split(":", 5)

@@ -34,12 +34,38 @@ def render(doc: dict) -> str:
             continue
         value = doc[key]
         if key == "MessageAttributes":
-            inner = ",\n".join(f"    {orjson.dumps(name).decode()} : {orjson.dumps(attr).decode()}"
-                               for name, attr in value.items())
-            lines.append(f'  "MessageAttributes" : {{\n{inner}\n  }}')
+            lines.append(_attributes_line(value))
         else:
             lines.append(f"  {orjson.dumps(key).decode()} : {orjson.dumps(value).decode()}")
     return "{\n" + ",\n".join(lines) + "\n}"
+
+
+def _attributes_line(attributes: dict) -> str:
+    inner = ",\n".join(f"    {orjson.dumps(name).decode()} : {orjson.dumps(attr).decode()}"
+                       for name, attr in attributes.items())
+    return f'  "MessageAttributes" : {{\n{inner}\n  }}'
+
+
+class Notification:
+    """One signed notification, rendered once: subscribers' envelopes
+    differ only in their UnsubscribeURL, which comes after everything
+    signed, so each is the shared text with its URL spliced in."""
+
+    __slots__ = ("signed", "certificate", "attributes", "_head", "_tail")
+
+    def __init__(self, signed: dict, certificate: str, attributes: dict | None):
+        self.signed, self.certificate, self.attributes = signed, certificate, attributes
+        self._head = render(dict(signed, SigningCertURL=certificate))[:-2]
+        self._tail = (",\n" + _attributes_line(attributes) if attributes else "") + "\n}"
+
+    def text(self, unsubscribe_url: str) -> str:
+        return f'{self._head},\n  "UnsubscribeURL" : {orjson.dumps(unsubscribe_url).decode()}{self._tail}'
+
+    def doc(self, unsubscribe_url: str) -> dict:
+        doc = dict(self.signed, SigningCertURL=self.certificate, UnsubscribeURL=unsubscribe_url)
+        if self.attributes:
+            doc["MessageAttributes"] = self.attributes
+        return doc
 
 
 class Urls:

@@ -35,6 +35,7 @@ class SnsService(TopicOps, SubscriptionOps, PublishOps, DeliveryOps, SmsOps, Pla
     def __init__(self, cloud):
         super().__init__(cloud)
         self._signer = None
+        self._sign_pool = None
         self._inflight: set = set()  # HTTP/S delivery tasks under way
         self._throttle: dict = {}  # subscription ARN -> clock time its endpoint may next be sent to
         self._fifo_locks: dict = {}
@@ -46,6 +47,15 @@ class SnsService(TopicOps, SubscriptionOps, PublishOps, DeliveryOps, SmsOps, Pla
     def _sweep(self, now: float) -> None:
         with self.storage.tx():
             self.storage.execute("DELETE FROM sns_dedup WHERE expires <= ?", (now,))
+
+    @property
+    def sign_pool(self):
+        """Threads that sign messages (RSA releases the GIL)."""
+        if self._sign_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._sign_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sns-sign")
+        return self._sign_pool
 
     @property
     def signer(self):

@@ -4,13 +4,14 @@ messages, raw delivery)."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 
 
 from cloudlet.errors import AwsError
 from cloudlet.services.sns import messages
-from cloudlet.services.sns.envelope import render, timestamp
+from cloudlet.services.sns.envelope import Notification, timestamp
 from cloudlet.services.sns.messages import Message, check_attributes, check_ids, check_subject
 from cloudlet.services.sns.topics import invalid
 
@@ -118,8 +119,6 @@ class PublishOps:
         per-group order); standard topics need no lock."""
         if not topic.fifo:
             return _NO_LOCK
-        import asyncio
-
         lock = self._fifo_locks.get(topic.arn)
         if lock is None:
             lock = self._fifo_locks[topic.arn] = asyncio.Lock()
@@ -162,76 +161,94 @@ class PublishOps:
 
     async def fan_out(self, ctx, topic, message: Message, message_id: str, now: float, sequence: str | None,
                       dedup_id: str | None) -> None:
-        subscriptions = self.topic_subscriptions(topic.arn)
-        if not subscriptions:
+        matched = [sub for sub in self.topic_subscriptions(topic.arn) if self._matches(topic, sub, message)]
+        if not matched:
             return
-        stamp = timestamp(now)
+        notifications = await self._notifications(topic, message, message_id, now, sequence, matched)
         urls = self.urls()
-        version = topic.attributes.get("SignatureVersion", "1")
-        signed: dict[str, dict] = {}  # per-protocol text -> its signed envelope
-
-        def envelope(sub) -> dict:
-            text = message.for_protocol(sub.protocol)
-            base = signed.get(text)
-            if base is None:
-                doc = {"Type": "Notification", "MessageId": message_id}
-                if sequence is not None:
-                    doc["SequenceNumber"] = sequence
-                doc["TopicArn"] = topic.arn
-                if message.subject is not None:
-                    doc["Subject"] = message.subject
-                doc.update(Message=text, Timestamp=stamp)
-                base = signed[text] = self.signer.sign(doc, version)
-            doc = dict(base, SigningCertURL=urls.certificate, UnsubscribeURL=urls.unsubscribe(sub.arn))
-            if message.attributes:
-                doc["MessageAttributes"] = messages.envelope_attributes(message.attributes)
-            return doc
-
-        for sub in subscriptions:
-            policy = sub.filter_policy()
-            if policy is not None:
-                if policy.scope == "MessageBody":
-                    matched = policy.matches_body(message.text)
-                else:
-                    matched = policy.matches_attributes(message.attributes)
-                if not matched:
-                    self.metric(topic, "NumberOfNotificationsFilteredOut" + (
-                        "-MessageBody" if policy.scope == "MessageBody" else ""), 1)
-                    continue
+        to_sqs = []  # (subscription, params of its SendMessage)
+        for sub in matched:
             protocol = sub.protocol
             if protocol == "sqs":
                 if sub.raw:
                     body, attributes = message.for_protocol("sqs"), _sqs_attributes(message.attributes)
                 else:
-                    body, attributes = render(envelope(sub)), None
+                    body = notifications[message.for_protocol("sqs")].text(urls.unsubscribe(sub.arn))
+                    attributes = None
                 if sub.endpoint.endswith(".fifo"):
                     group, dedup = message.group_id, dedup_id
                 else:
                     # A standard queue takes a group id (fair queues) from a
                     # standard topic only, and never a deduplication id.
                     group, dedup = (None if topic.fifo else message.group_id), None
-                if await self.deliver_sqs(topic, sub, body, attributes, group, dedup, ctx.request_id):
-                    self.metric(topic, "NumberOfNotificationsDelivered", 1)
+                to_sqs.append((sub, self._sqs_params(sub.endpoint, body, attributes, group, dedup)))
             elif protocol in ("http", "https"):
                 if sub.raw:
                     self.queue_http(sub, "Notification", message_id, message.for_protocol(protocol), raw=True)
                 else:
-                    self.queue_http(sub, "Notification", message_id, render(envelope(sub)))
+                    self.queue_http(sub, "Notification", message_id,
+                                    notifications[message.for_protocol(protocol)].text(urls.unsubscribe(sub.arn)))
             elif protocol == "email":
                 self.capture_for(topic, sub, message_id, message.for_protocol("email"),
                                  message.subject or "AWS Notification Message", message.attributes or None)
                 self.metric(topic, "NumberOfNotificationsDelivered", 1)
             elif protocol == "email-json":
-                self.capture_for(topic, sub, message_id, render(envelope(sub)), message.subject,
-                                 message.attributes or None)
+                text = notifications[message.for_protocol("email-json")].text(urls.unsubscribe(sub.arn))
+                self.capture_for(topic, sub, message_id, text, message.subject, message.attributes or None)
                 self.metric(topic, "NumberOfNotificationsDelivered", 1)
             elif protocol == "sms":
                 await self.deliver_sms(topic, sub, message_id, message)
             elif protocol == "application":
                 await self.deliver_application(topic, sub, message_id, message)
             elif protocol in ("lambda", "firehose"):
-                if await self.deliver_service(topic, sub, envelope(sub)):
+                doc = notifications[message.for_protocol(protocol)].doc(urls.unsubscribe(sub.arn))
+                if await self.deliver_service(topic, sub, doc):
                     self.metric(topic, "NumberOfNotificationsDelivered", 1)
+        if to_sqs:
+            await self.deliver_sqs_many(topic, to_sqs, ctx.request_id)
+
+    def _matches(self, topic, sub, message: Message) -> bool:
+        policy = sub.filter_policy()
+        if policy is None:
+            return True
+        if policy.scope == "MessageBody":
+            if policy.matches_body(message.text):
+                return True
+            self.metric(topic, "NumberOfNotificationsFilteredOut-MessageBody", 1)
+            return False
+        if policy.matches_attributes(message.attributes):
+            return True
+        self.metric(topic, "NumberOfNotificationsFilteredOut", 1)
+        return False
+
+    async def _notifications(self, topic, message: Message, message_id: str, now: float, sequence: str | None,
+                             subscriptions: list) -> dict:
+        """The signed notification for each text the subscribers get (one
+        unless MessageStructure gives protocols their own), signed off the
+        event loop: RSA signing is the costliest step of a publish and
+        releases the GIL, so it runs on another core."""
+        texts = {message.for_protocol(sub.protocol) for sub in subscriptions if _needs_envelope(sub)}
+        if not texts:
+            return {}
+        version = topic.attributes.get("SignatureVersion", "1")
+        stamp = timestamp(now)
+        docs = []
+        for text in texts:
+            doc = {"Type": "Notification", "MessageId": message_id}
+            if sequence is not None:
+                doc["SequenceNumber"] = sequence
+            doc["TopicArn"] = topic.arn
+            if message.subject is not None:
+                doc["Subject"] = message.subject
+            doc.update(Message=text, Timestamp=stamp)
+            docs.append((text, doc))
+        loop = asyncio.get_running_loop()
+        signer = self.signer
+        signed = await asyncio.gather(*(loop.run_in_executor(self.sign_pool, signer.sign, doc, version)
+                                        for _, doc in docs))
+        certificate = self.urls().certificate
+        attributes = messages.envelope_attributes(message.attributes) if message.attributes else None
+        return {text: Notification(s, certificate, attributes) for (text, _), s in zip(docs, signed)}
 
     async def deliver_sms(self, topic, sub, message_id: str, message: Message) -> None:
         if self.is_opted_out(sub.owner, sub.endpoint):
@@ -278,6 +295,11 @@ class PublishOps:
             self.capture(ctx.account_id, "application", arn, message_id, message.for_platform(platform),
                          subject=message.subject, attributes=message.attributes or None)
         return {"MessageId": message_id}
+
+
+def _needs_envelope(sub) -> bool:
+    return sub.protocol in ("email-json", "lambda") or (
+        sub.protocol in ("sqs", "http", "https", "firehose") and not sub.raw)
 
 
 def _sqs_attributes(attributes: dict) -> dict | None:

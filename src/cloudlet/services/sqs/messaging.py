@@ -202,6 +202,45 @@ class MessagingOps:
             self.wake(queue.id)
         return out
 
+    def batch_handler(self, operation: str):
+        """What the gateway's call_many uses to do many calls at once."""
+        return self.send_to_many if operation == "SendMessage" else None
+
+    def send_to_many(self, calls: list) -> list:
+        """SendMessage for many (ctx, params), to any queues (SNS fanning
+        out): each validated on its own, the standard-queue messages stored
+        by one statement. Returns each output or AwsError, in order."""
+        now = self.clock.now()
+        results: list = [None] * len(calls)
+        rows = []
+        woken = set()
+        with self.storage.tx():
+            for i, (ctx, params) in enumerate(calls):
+                try:
+                    queue = self.queue_for(ctx, params)
+                    m = self._prepare(ctx, queue, params, now)
+                    if queue.fifo:
+                        results[i] = self._store(ctx, queue, m, now)
+                    else:
+                        message_id = new_request_id()
+                        rows.append((queue.id, message_id, m["body"], m["md5_body"], m["attributes"],
+                                     m["md5_attributes"], m["system"], m["md5_system"], now, m["visible_at"],
+                                     m["expires_at"], self.sender_id(ctx), m["group"]))
+                        results[i] = self._sent(message_id, m, None)
+                except AwsError as err:
+                    results[i] = err
+                    continue
+                if m["visible_at"] <= now:
+                    woken.add(queue.id)
+            if rows:
+                self.storage.executemany(
+                    "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attributes, md5_attributes, "
+                    "system, md5_system, sent, visible_at, expires_at, sender_id, group_id) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        for queue_id in woken:
+            self.wake(queue_id)
+        return results
+
     def _check_batch(self, entries: list, name: str) -> None:
         if not entries:
             raise AwsError("EmptyBatchRequest", f"There should be at least one {name} in the request.")
