@@ -549,3 +549,20 @@ def test_iam_decides_publish(cloudlet, sns):
     iam.put_user_policy(UserName="pub", PolicyName="p", PolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sns:Publish", "Resource": topic}]}))
     assert user.publish(TopicArn=topic, Message="m")["MessageId"]
+
+
+def test_aws_cli_publish_with_attributes(cloudlet, sqs):
+    """What users type: the AWS CLI's shorthand for message attributes."""
+    from tests.services.test_iam_simulation import aws
+
+    topic = aws(cloudlet, "sns", "create-topic", "--name", "cli")["TopicArn"]
+    url, queue_arn = queue_for_topic(sqs, "cli-q", topic)
+    sub = aws(cloudlet, "sns", "subscribe", "--topic-arn", topic, "--protocol", "sqs", "--notification-endpoint",
+              queue_arn, "--attributes", "RawMessageDelivery=true")["SubscriptionArn"]
+    assert sub.startswith(topic + ":")
+    out = aws(cloudlet, "sns", "publish", "--topic-arn", topic, "--message", "from the cli", "--message-attributes",
+              '{"env": {"DataType": "String", "StringValue": "dev"}}')
+    [m] = receive_all(sqs, url, MessageAttributeNames=["All"])
+    assert m["Body"] == "from the cli"
+    assert m["MessageAttributes"] == {"env": {"DataType": "String", "StringValue": "dev"}}
+    assert re.fullmatch(r"[0-9a-f-]{36}", out["MessageId"])

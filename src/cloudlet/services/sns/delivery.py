@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import logging
 import secrets
+import uuid
 
 import orjson
 
@@ -49,21 +50,6 @@ class DeliveryOps:
         return Urls(f"http://localhost:{self.cloud.settings.port}")
 
     # -- SQS -------------------------------------------------------------
-
-    async def deliver_sqs(self, topic, sub, body: str, attributes: dict | None, group_id: str | None,
-                          dedup_id: str | None, request_id: str | None = None) -> bool:
-        """Send to the subscribed queue as SNS; False (after dead-lettering
-        when the subscription has a DLQ) if the queue refuses."""
-        params = self._sqs_params(sub.endpoint, body, attributes, group_id, dedup_id)
-        try:
-            await self.cloud.gateway.call("sqs", "SendMessage", params, account_id=sub.endpoint.split(":")[4],
-                                          region=sub.endpoint.split(":")[3], invoked_by=SNS_PRINCIPAL,
-                                          source_arn=topic.arn, request_id=request_id)
-            return True
-        except AwsError as err:
-            log.info("SNS could not deliver to %s: %s %s", sub.endpoint, err.code, err.message)
-            await self.dead_letter(topic, sub, body, attributes, group_id, dedup_id)
-            return False
 
     async def deliver_sqs_many(self, topic, deliveries: list, request_id: str | None = None) -> None:
         """Send to many subscribed queues at once (one authorized call each,
@@ -305,8 +291,6 @@ class DeliveryOps:
         self._confirmation(topic, sub, "UnsubscribeConfirmation", text, token)
 
     def _confirmation(self, topic, sub, message_type: str, text: str, token: str) -> None:
-        import uuid
-
         message_id = str(uuid.uuid4())
         urls = self.urls()
         envelope = {"Type": message_type, "MessageId": message_id, "Token": token, "TopicArn": topic.arn,
