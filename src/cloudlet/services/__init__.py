@@ -7,6 +7,7 @@ import importlib
 
 SERVICES: dict[str, str] = {
     "iam": "cloudlet.services.iam.provider:IamService",
+    "kms": "cloudlet.services.kms.provider:KmsService",
     "sns": "cloudlet.services.sns.provider:SnsService",
     "sqs": "cloudlet.services.sqs.provider:SqsService",
     "sts": "cloudlet.services.sts.provider:StsService",
@@ -22,5 +23,5 @@ def load_service_class(name: str):
 
 
 # Services started at boot when they have state, because they have work to
-# resume on their own (deliveries to retry, retention to sweep).
-RESUMABLE = ("sns", "sqs")
+# resume on their own (deliveries to retry, retention to sweep, keys to rotate or delete).
+RESUMABLE = ("kms", "sns", "sqs")
