@@ -81,7 +81,7 @@ class Authorizer:
                     self.log_soft(resource, action, decision, principal.arn,
                                   self.encoded(ctx, action, resource, decision, params))
                     continue
-                raise self.denied(op.service, principal.arn, action, resource, decision)
+                raise self.denied(op.service, principal.arn, action, resource, decision, own=True)
 
     def require(self, ctx, service, op, params: dict, action: str, resource: str, resource_policy,
                 grant=None) -> None:
@@ -146,7 +146,9 @@ class Authorizer:
             # trust policy, which must allow even callers of its own account.
             document, account, *rest = resource_policy
             kind = rest[0] if rest else "resource"
-            must_allow = kind in ("trust", "service")
+            # None lets the engine apply its own rule (a KMS key policy
+            # must allow even within the account).
+            must_allow = True if kind in ("trust", "service") else None
             kind = "resource" if kind == "service" else kind
             policy_set.resource = self.document(kind, document)
             policy_set.resource_account = account
@@ -237,10 +239,17 @@ class Authorizer:
     # -- answers ---------------------------------------------------------
 
     @staticmethod
-    def denied(model, principal_arn: str, action: str, resource: str, decision) -> AwsError:
-        where = f" on resource: {resource}" if resource != "*" else ""
+    def denied(model, principal_arn: str, action: str, resource: str, decision, own: bool = False) -> AwsError:
+        """`own`: the denial of the call's own action (KMS names resource
+        "*" there, not for an action the call implies)."""
+        outside = _DENIAL_OUTSIDE_MODEL.get(model.endpoint_prefix) if model is not None else None
+        where = f" on resource: {resource}" if resource != "*" or (own and outside and outside[2]) else ""
         message = f"User: {principal_arn} is not authorized to perform: {action}{where} {decision.reason(action)}"
         code = "AccessDenied"
+        if outside is not None:
+            # Services whose denial the model does not declare answer with
+            # what AWS sends (KMS: 400 AccessDeniedException).
+            return AwsError(outside[0], message, outside[1])
         if model is not None:
             if model.error_shape("AuthorizationError") is not None:
                 code = "AuthorizationError"
@@ -262,6 +271,8 @@ class Authorizer:
                     decision.reason(action), f" Encoded authorization failure message: {encoded}" if encoded else "")
 
 
+# endpoint prefix -> (code, status, whether the call's own denial names "*")
+_DENIAL_OUTSIDE_MODEL = {"kms": ("AccessDeniedException", 400, True)}
 EXPLICIT_DENY = "explicitDeny"  # cloudlet.iam.evaluate's, without importing the engine at start-up
 # Condition keys and operators that make a decision depend on the time.
 _READS_TIME = re.compile(r"(?i)currenttime|epochtime|tokenissuetime|date")

@@ -270,6 +270,10 @@ class KeyOps:
                            f"Custom key store {params.get('CustomKeyStoreId') or ''} does not exist".replace("  ", " "))
         multi_region = bool(params.get("MultiRegion"))
         tags = self.check_tags(params.get("Tags") or [])
+        if tags:
+            # Tagging at creation needs kms:TagResource too (an IAM policy's:
+            # the key, and so its policy, does not exist yet).
+            self.cloud.authorizer.require(ctx, self, ctx.op_model, params, "kms:TagResource", "*", None)
         account, region = ctx.account_id, ctx.region
         key_id = f"mrk-{uuid.uuid4().hex}" if multi_region else str(uuid.uuid4())
         arn = self.key_arn(region, account, key_id)

@@ -27,7 +27,8 @@ from cloudlet.services.kms.store import MIGRATIONS
 
 MASTER_KEY_FILE = "kms-master.key"
 # Operations authorized as another action.
-_ACTIONS = {"ReEncrypt": "kms:ReEncryptFrom"}
+# RetireGrant: no policy is consulted; the grant names who may retire it.
+_ACTIONS = {"ReEncrypt": "kms:ReEncryptFrom", "RetireGrant": ""}
 # Operations that name no key.
 _NO_KEY = frozenset({"CreateKey", "ListKeys", "ListAliases", "GenerateRandom", "ListRetirableGrants",
                      "CreateCustomKeyStore", "DescribeCustomKeyStores", "DeleteCustomKeyStore",
@@ -189,7 +190,16 @@ class KmsService(KeyOps, AliasOps, GrantOps, CryptoOps, ImportOps, Service):
         if given.startswith("alias/") or ":alias/" in given:
             out["kms:RequestAlias"] = given if given.startswith("alias/") else "alias/" + given.split(":alias/", 1)[1]
         key = ctx.extra.get("kms_authz_key")
-        if key is not None:
+        if operation == "CreateKey":
+            # The key to be: its properties as requested (AWS's defaults).
+            spec = params.get("KeySpec") or params.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
+            out.update({"kms:KeySpec": spec, "kms:KeyUsage": params.get("KeyUsage") or (
+                "GENERATE_VERIFY_MAC" if spec.startswith("HMAC") else "ENCRYPT_DECRYPT"),
+                "kms:KeyOrigin": params.get("Origin") or "AWS_KMS",
+                "kms:MultiRegion": bool(params.get("MultiRegion"))})
+            if params.get("MultiRegion"):
+                out["kms:MultiRegionKeyType"] = "PRIMARY"
+        elif key is not None:
             out.update({"kms:KeySpec": key.key_spec, "kms:KeyUsage": key.key_usage, "kms:KeyOrigin": key.origin,
                         "kms:KeyManager": key.manager, "kms:MultiRegion": key.multi_region})
             if key.multi_region:
