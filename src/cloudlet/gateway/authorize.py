@@ -46,6 +46,8 @@ class Authorizer:
         # Decisions for service principals (SNS delivering to a queue), by
         # everything they depend on; see _service_decision.
         self._service_decisions: dict = {}
+        # The root user's decisions against context-free resource policies.
+        self._root_decisions: dict = {}
 
     def check(self, ctx, service, op, params: dict) -> None:
         if self.mode == "off" or op.auth_type == "none":
@@ -70,6 +72,8 @@ class Authorizer:
                 continue  # the root user may do anything in its own account
             if principal.type == "AWSService":
                 decision = self._service_decision(ctx, service, op, params, action, resource, resource_policy)
+            elif principal.is_root and resource_policy is not None:
+                decision = self._root_decision(ctx, service, op, params, action, resource, resource_policy)
             else:
                 decision = self.decide(ctx, service, op, params, action, resource, resource_policy)
             if not decision.allowed and decision.decision != EXPLICIT_DENY:
@@ -129,6 +133,27 @@ class Authorizer:
                 if len(self._service_decisions) >= 4096:
                     self._service_decisions.clear()
                 self._service_decisions[key] = found
+        return found
+
+    def _root_decision(self, ctx, service, op, params, action: str, resource: str, resource_policy):
+        """The root user has no identity policies: against a resource
+        policy that reads no context (no conditions, no variables, as in a
+        default key policy) the decision depends only on who, what and
+        which policy, so it is memoized."""
+        text, account = resource_policy[0], resource_policy[1]
+        kind = resource_policy[2] if len(resource_policy) > 2 else "resource"
+        key = (ctx.principal.arn, action, resource, account, kind, text)
+        found = self._root_decisions.get(key)
+        if found is None:
+            found = self.decide(ctx, service, op, params, action, resource, resource_policy)
+            if len(self._root_decisions) >= 4096:
+                self._root_decisions.clear()
+            if not self.document("resource" if kind == "service" else kind, text).context_keys():
+                self._root_decisions[key] = found
+            else:
+                self._root_decisions[key] = False  # reads the context: decide each time
+        elif found is False:
+            found = self.decide(ctx, service, op, params, action, resource, resource_policy)
         return found
 
     def decide(self, ctx, service, op, params, action: str, resource: str, resource_policy):

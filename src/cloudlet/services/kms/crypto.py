@@ -408,10 +408,28 @@ def _unpack_id(blob: bytes, at: int) -> tuple[str, int]:
     raise IndexError
 
 
+_CONTEXTS: dict[tuple, bytes] = {}  # contexts recur (a tenant, a purpose): packed once
+
+
 def canonical_context(context: Mapping[str, str] | None) -> bytes:
     """The encryption context as bound into a blob (see the layout above)."""
     if not context:
         return b"\x00\x00"
+    try:
+        memo = tuple(context.items())
+        packed = _CONTEXTS.get(memo)
+    except (AttributeError, TypeError):
+        memo = packed = None
+    if packed is None:
+        packed = _pack_context(context)
+        if memo is not None:
+            if len(_CONTEXTS) >= 4096:
+                _CONTEXTS.clear()
+            _CONTEXTS[memo] = packed
+    return packed
+
+
+def _pack_context(context) -> bytes:
     if not isinstance(context, Mapping):
         raise ValidationError("EncryptionContext must be a map of strings to strings")
     items = []
@@ -441,10 +459,18 @@ class ParsedBlob:
     format: int = BLOB_FORMAT
 
 
+_AEADS: dict[bytes, AESGCM] = {}  # material -> its cipher (set-up costs as much as a small encryption)
+
+
 def _aes_key(material: bytes) -> AESGCM:
-    if len(material) != SYMMETRIC_KEY_BYTES:
-        raise InvalidKeyMaterial("Symmetric key material must be 32 bytes")
-    return AESGCM(material)
+    aead = _AEADS.get(material)
+    if aead is None:
+        if len(material) != SYMMETRIC_KEY_BYTES:
+            raise InvalidKeyMaterial("Symmetric key material must be 32 bytes")
+        if len(_AEADS) >= 1024:
+            _AEADS.clear()
+        aead = _AEADS[material] = AESGCM(material)
+    return aead
 
 
 def encrypt_symmetric(key_id: str, version: str, material: bytes, plaintext: bytes,

@@ -41,16 +41,31 @@ class CryptoOps:
     def key_for_blob(self, ctx, blob: bytes):
         """The key a symmetric ciphertext blob names (any account's key in
         this region: the blob carries the key id)."""
+        found = ctx.extra.get("kms_blob_key")
+        if found is not None and found[0] is blob:
+            return found[1]  # authorization looked it up already
+        key_id = self._parsed_blob(ctx, blob).key_id
+        key = self.find_key(ctx.account_id, ctx.region, key_id)  # the caller's own: cached
+        if key is None:
+            row = self.storage.one("SELECT account FROM kms_keys WHERE id = ? AND region = ?", (key_id, ctx.region))
+            if row is None:
+                raise AwsError("InvalidCiphertextException", "")
+            key = self.find_key(row[0], ctx.region, key_id)
+        ctx.extra["kms_blob_key"] = (blob, key)
+        return key
+
+    @staticmethod
+    def _parsed_blob(ctx, blob: bytes):
+        """The blob taken apart, once per request."""
+        found = ctx.extra.get("kms_parsed_blob")
+        if found is not None and found[0] is blob:
+            return found[1]
         try:
-            key_id = crypto.parse_blob(blob).key_id
+            parsed = crypto.parse_blob(blob)
         except crypto.InvalidCiphertext:
             raise AwsError("InvalidCiphertextException", "") from None
-        row = self.storage.one("SELECT account FROM kms_keys WHERE id = ? AND region = ? ORDER BY account = ? DESC",
-                               (key_id, ctx.region, ctx.account_id))
-        if row is None:
-            raise AwsError("InvalidCiphertextException", "")
-        key = self.find_key(row[0], ctx.region, key_id)
-        return key
+        ctx.extra["kms_parsed_blob"] = (blob, parsed)
+        return parsed
 
     def _algorithm(self, key, given: str | None, field: str, operation: str) -> str:
         algorithms = crypto.algorithms(key.key_spec, key.key_usage).get(field, [])
@@ -85,10 +100,7 @@ class CryptoOps:
             raise _usage_error(key, operation)
         algorithm = self._algorithm(key, algorithm, "EncryptionAlgorithms", operation)
         if algorithm == "SYMMETRIC_DEFAULT":
-            try:
-                parsed = crypto.parse_blob(blob)
-            except crypto.InvalidCiphertext:
-                raise AwsError("InvalidCiphertextException", "") from None
+            parsed = self._parsed_blob(ctx, blob)
             if parsed.key_id != key.id:
                 raise AwsError("IncorrectKeyException", "The key ID in the request does not identify a CMK that can "
                                                         "perform this operation.")
