@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import os
 
-import pytest
-from botocore.config import Config
-from hypothesis import settings
+# awscrt is installed (cloudlet computes S3's CRC32C / CRC64NVME with it),
+# and botocore then signs with CRT's signer. Most users' boto3 has no CRT:
+# test that default client (test_crt_signing.py covers the CRT signer).
+os.environ.setdefault("BOTO_DISABLE_CRT", "true")
+
+import pytest  # noqa: E402
+from botocore.config import Config  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 # CI explores the same examples every run (a red build is reproducible);
 # HYPOTHESIS_PROFILE=deep explores far more, at random, for local hunting.

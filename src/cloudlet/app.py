@@ -17,7 +17,7 @@ from cloudlet.gateway.authorize import Authorizer
 from cloudlet.gateway.identity import IssuedKeys
 from cloudlet.gateway.dispatch import Gateway
 from cloudlet.protocol.catalog import Catalog
-from cloudlet.protocol.http import HttpRequest
+from cloudlet.protocol.http import HttpRequest, SpooledBody, StreamBody
 from cloudlet.protocol.model import ModelRegistry
 from cloudlet.scheduler import Scheduler
 from cloudlet.services import load_service_class
@@ -27,6 +27,8 @@ from cloudlet.storage import BlobStore, Storage
 log = logging.getLogger("cloudlet")
 
 _CLOCK_KEY = "clock.virtual"
+# Request bodies larger than this are written to a file as they arrive.
+SPOOL_BYTES = 1 << 20
 
 
 class Cloudlet:
@@ -192,30 +194,80 @@ class AsgiApp:
             await self.cloud.shutdown()
 
     async def _http(self, scope, receive, send):
-        chunks = []
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            if chunk:
-                chunks.append(chunk)
-            more = message.get("more_body", False)
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        response = await self._respond(scope, body)
+        body = await self._read_body(scope, receive)
+        if body is None:
+            return  # the client went away
+        try:
+            response = await self._respond(scope, body)
+        finally:
+            if isinstance(body, SpooledBody):
+                body.discard()
         out_headers = []
         has_length = False
         for k, v in response.headers:
             if k.lower() == "content-length":
                 has_length = True
             out_headers.append((k.encode("latin-1"), v.encode("latin-1", "replace")))
+        payload = response.body
         if not has_length:
-            out_headers.append((b"content-length", str(len(response.body)).encode()))
+            out_headers.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": out_headers})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else response.body})
+        if not isinstance(payload, StreamBody):
+            await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else payload})
+            return
+        try:
+            if scope["method"] != "HEAD":
+                for chunk in payload.chunks:
+                    await send({"type": "http.response.body", "body": bytes(chunk), "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        except Exception:
+            # The status line is gone: all that is left is to cut the
+            # connection short, which the client sees as a short body.
+            log.exception("streaming a response body failed")
+            raise
+        finally:
+            payload.close()
 
-    async def _respond(self, scope, body: bytes):
+    async def _read_body(self, scope, receive):
+        """The request body: bytes, or a SpooledBody once it outgrows
+        SPOOL_BYTES (an S3 upload never sits in memory). None if the
+        client disconnected."""
+        chunks: list = []
+        size = 0
+        spool = None
+        path = None
+        more = True
+        try:
+            while more:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    if spool is not None:
+                        spool.close()
+                        os.remove(path)
+                    return None
+                chunk = message.get("body", b"")
+                if chunk:
+                    if spool is None and size + len(chunk) > SPOOL_BYTES:
+                        path, spool = self.cloud.blobs.spool_file()
+                        spool.writelines(chunks)
+                        chunks = []
+                    if spool is not None:
+                        spool.write(chunk)
+                    else:
+                        chunks.append(chunk)
+                    size += len(chunk)
+                more = message.get("more_body", False)
+        except BaseException:
+            if spool is not None:
+                spool.close()
+                os.remove(path)
+            raise
+        if spool is not None:
+            spool.close()
+            return SpooledBody(path, size)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def _respond(self, scope, body):
         raw_path = scope.get("raw_path")
         path = raw_path.decode("latin-1") if raw_path else quote(scope.get("path", "/"))
         path = path.split("?", 1)[0]
@@ -223,6 +275,8 @@ class AsgiApp:
         request = HttpRequest(scope["method"], path, scope.get("query_string", b"").decode("latin-1"),
                               None, body, client[0] if client else "127.0.0.1", raw_headers=scope["headers"])
         if path.startswith("/_cloudlet/"):
+            if isinstance(body, SpooledBody):
+                request.body = body.read()
             response = await self.cloud.admin.handle(request)
         else:
             response = await self.cloud.gateway.handle(request)

@@ -164,7 +164,19 @@ class Authenticator:
             if self.strict and key != "test" and not _ACCOUNT_KEY.match(key):
                 raise token_error("invalid", signing_name, protocol)
             payload = request.header("x-amz-content-sha256")
-            if payload and payload.startswith("STREAMING-"):
+            if signing_name == "s3" and payload and len(payload) == 64 and request.body:
+                # S3 checks the body against the hash it was sent with, even
+                # where cloudlet cannot check the signature (no secret).
+                from cloudlet.gateway.sigv4 import SigV4Error, auth_error, body_sha256
+
+                computed = body_sha256(request.body)
+                if computed != payload.lower():
+                    raise auth_error(SigV4Error(
+                        "content_sha_mismatch",
+                        "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                        {"ClientComputedContentSHA256": payload, "S3ComputedContentSHA256": computed}),
+                        signing_name=signing_name, protocol=protocol)
+            elif payload and payload.startswith("STREAMING-"):
                 # Not verified (cloudlet does not know this key's secret), but
                 # the aws-chunked framing still has to come off.
                 from cloudlet.gateway.sigv4 import SigV4Error, auth_error, decode_payload

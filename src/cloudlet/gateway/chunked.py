@@ -19,8 +19,9 @@ signature signs
     AWS4-HMAC-SHA256-TRAILER \\n <date> \\n <scope> \\n <final chunk's signature> \\n
     <SHA-256 of the trailing headers, each "name:value\\n">
 
-The HTTP layer has already removed any Transfer-Encoding: chunked framing;
-this works on the whole body at once and copies the data once.
+The HTTP layer has already removed any Transfer-Encoding: chunked framing.
+`decode` works on a body in memory and copies the data once; `decode_file`
+streams a body spooled to a file into a sink.
 """
 
 from __future__ import annotations
@@ -65,6 +66,55 @@ def _malformed_trailer(what: str) -> SigV4Error:
                       "conform to our published schema.", {"reason": what})
 
 
+class _BytesReader:
+    """The framing read from a body in memory (no copies of chunk data)."""
+
+    def __init__(self, body):
+        self.body = body
+        self.view = memoryview(body)
+        self.pos = 0
+
+    def line(self):
+        eol = self.body.find(b"\r\n", self.pos)
+        if eol < 0:
+            return None
+        line = self.body[self.pos:eol]
+        self.pos = eol + 2
+        return line
+
+    def take(self, n: int):
+        start, end = self.pos, self.pos + n
+        if end > len(self.body):
+            return None
+        self.pos = end
+        return self.view[start:end]
+
+    def rest(self) -> bytes:
+        return self.body[self.pos:]
+
+
+class _FileReader:
+    """The framing read from a body spooled to a file, a chunk at a time."""
+
+    _LINE_LIMIT = 64 * 1024  # a chunk header line is short; anything longer is not one
+
+    def __init__(self, fh):
+        self.fh = fh
+
+    def line(self):
+        raw = self.fh.readline(self._LINE_LIMIT)
+        if not raw.endswith(b"\r\n"):
+            return None if len(raw) < self._LINE_LIMIT else raw
+        return raw[:-2]
+
+    def take(self, n: int):
+        data = self.fh.read(n)
+        return data if len(data) == n else None
+
+    def rest(self) -> bytes:
+        return self.fh.read(1 << 20)
+
+
 def decode(body: bytes, *, signed: bool, trailer: bool, signing_key: bytes | None = None, amz_date: str = "",
            scope: str = "", seed_signature: str = "", decoded_length: int | None = None,
            declared_trailers: list[str] | None = None, access_key: str = "",
@@ -74,29 +124,42 @@ def decode(body: bytes, *, signed: bool, trailer: bool, signing_key: bytes | Non
     each checked when a signing_key is given. Raises SigV4Error:
     chunk_signature_mismatch, trailer_signature_mismatch, incomplete_body,
     malformed_chunk, malformed_trailer, decoded_length_mismatch."""
-    view = memoryview(body)
-    n = len(body)
-    find = body.find
-    pieces = []
+    pieces: list = []
+    trailers, count, _ = _decode(_BytesReader(body), pieces.append, signed, trailer, signing_key, amz_date, scope,
+                                 seed_signature, decoded_length, declared_trailers, access_key, canonical_request)
+    data = pieces[0].tobytes() if len(pieces) == 1 else b"".join(pieces)
+    return Decoded(data, trailers, count)
+
+
+def decode_file(fh, sink, *, signed: bool, trailer: bool, signing_key: bytes | None = None, amz_date: str = "",
+                scope: str = "", seed_signature: str = "", decoded_length: int | None = None,
+                declared_trailers: list[str] | None = None, access_key: str = "",
+                canonical_request: str = "") -> tuple[dict[str, str], int]:
+    """`decode` for a body in a file (`fh`, binary), the payload handed to
+    `sink(bytes)` chunk by chunk: never more than a chunk in memory.
+    Returns (trailers, payload length)."""
+    trailers, _, total = _decode(_FileReader(fh), sink, signed, trailer, signing_key, amz_date, scope,
+                                 seed_signature, decoded_length, declared_trailers, access_key, canonical_request)
+    return trailers, total
+
+
+def _decode(reader, sink, signed, trailer, signing_key, amz_date, scope, seed_signature, decoded_length,
+            declared_trailers, access_key, canonical_request) -> tuple[dict[str, str], int, int]:
     total = 0
-    pos = 0
     previous = seed_signature
     count = 0
     while True:
-        eol = find(b"\r\n", pos)
-        if eol < 0:
+        line = reader.line()
+        if line is None:
             raise _incomplete()
-        line = body[pos:eol]
-        size_text, semi, extension = line.partition(b";")
+        size_text, semi, extension = bytes(line).partition(b";")
         size_text = size_text.strip()
         if not size_text or len(size_text) > 16 or not _HEX.issuperset(size_text):
             raise _malformed(f"chunk {count + 1} does not start with a hexadecimal size")
         size = int(size_text, 16)
-        start = eol + 2
-        end = start + size
-        if end > n:
+        data = reader.take(size)
+        if data is None:
             raise _incomplete()
-        data = view[start:end]
         count += 1
         if signed:
             extension = extension.strip()
@@ -115,31 +178,26 @@ def decode(body: bytes, *, signed: bool, trailer: bool, signing_key: bytes | Non
                      "CanonicalRequest": canonical_request, "chunk": count})
             previous = provided
         if size == 0:
-            pos = start
             break
-        if body[end:end + 2] != b"\r\n":
-            if end + 2 > n:
+        crlf = reader.take(2)
+        if crlf is None or bytes(crlf) != b"\r\n":
+            if crlf is None:
                 raise _incomplete()
             raise _malformed(f"chunk {count} is longer than its size")
-        pieces.append(data)
+        sink(data)
         total += size
-        pos = end + 2
         if decoded_length is not None and total > decoded_length:
             raise SigV4Error("decoded_length_mismatch",
                              "You did not provide the number of bytes specified by the Content-Length HTTP header.",
                              {"decoded_length": decoded_length, "received": total})
 
-    trailers = _read_trailers(body, pos, trailer, signed, signing_key, amz_date, scope, previous,
+    trailers = _read_trailers(reader.rest(), 0, trailer, signed, signing_key, amz_date, scope, previous,
                               declared_trailers, access_key, canonical_request)
     if decoded_length is not None and total != decoded_length:
         raise SigV4Error("decoded_length_mismatch",
                          "You did not provide the number of bytes specified by the Content-Length HTTP header.",
                          {"decoded_length": decoded_length, "received": total})
-    if len(pieces) == 1:
-        data = pieces[0].tobytes()
-    else:
-        data = b"".join(pieces)
-    return Decoded(data, trailers, count)
+    return trailers, count, total
 
 
 def _read_trailers(body: bytes, pos: int, trailer: bool, signed: bool, signing_key, amz_date, scope, previous,

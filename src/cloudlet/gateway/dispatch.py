@@ -20,7 +20,7 @@ from cloudlet.gateway.router import RouteResult, Router, guess_protocol
 from cloudlet.protocol import PROTOCOLS
 from cloudlet.protocol.common import ParseError
 from cloudlet.protocol.hostlabels import fill_host_labels
-from cloudlet.protocol.http import HttpRequest, HttpResponse
+from cloudlet.protocol.http import HttpRequest, HttpResponse, SpooledBody
 from cloudlet.protocol.model import ServiceModel
 from cloudlet.protocol.validate import check as validate
 
@@ -67,6 +67,8 @@ class Gateway:
             if entry is None:
                 raise self._unknown_service(request, protocol_name)
             service_name = entry.name
+            if entry.signing_name != "s3" and isinstance(request.body, SpooledBody):
+                request.body = request.body.read()  # only S3 streams bodies; others have small limits
             model = cloud.models.get(entry.name)
             if model is None:
                 raise self._unknown_service(request, protocol_name)

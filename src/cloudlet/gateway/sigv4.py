@@ -44,7 +44,7 @@ from urllib.parse import quote, unquote_to_bytes
 
 from cloudlet.errors import AwsError
 from cloudlet.gateway.auth import Credential
-from cloudlet.protocol.http import HttpRequest
+from cloudlet.protocol.http import HttpRequest, SpooledBody
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 ECDSA_ALGORITHM = "AWS4-ECDSA-P256-SHA256"
@@ -449,7 +449,7 @@ def _verify_header(request, cred, secret_key, wall_now, token_required, region, 
         raise _missing_token(cred)
 
     if payload_hash is None:
-        payload_hash = hashlib.sha256(request.body).hexdigest()
+        payload_hash = body_sha256(request.body)
         body_hash = payload_hash
     else:
         body_hash = None
@@ -522,7 +522,7 @@ def _verify_query(request, cred, secret_key, wall_now, clock_now, token_required
         # for a GET): only S3's presigned URLs sign UNSIGNED-PAYLOAD.
         payload_hash = request.headers.get("x-amz-content-sha256") or q.get("X-Amz-Content-Sha256")
         if payload_hash is None:
-            payload_hash = body_hash = hashlib.sha256(request.body).hexdigest()
+            payload_hash = body_hash = body_sha256(request.body)
     scope = f"{cred.date}/{cred.region}/{cred.service}/{TERMINATOR}"
     key = signing_key(secret_key, cred.date, cred.region, cred.service)
     signature, canonical = _check_signature(request, cred, key, scope, amz, payload_hash, s3, presigned=True)
@@ -721,11 +721,21 @@ def _check_payload(request: HttpRequest, verified: Verified, key: bytes, scope: 
         _decode_streaming(request, verified, key, scope, canonical, *mode)
         return
     if body_hash is None:
-        body_hash = hashlib.sha256(request.body).hexdigest()
+        body_hash = body_sha256(request.body)
         if not hmac.compare_digest(body_hash, payload_hash.lower()):
             raise SigV4Error("content_sha_mismatch",
                              "The provided 'x-amz-content-sha256' header does not match what was computed.",
                              {"ClientComputedContentSHA256": payload_hash, "S3ComputedContentSHA256": body_hash})
+
+
+def body_sha256(body) -> str:
+    """The hex SHA-256 of a body in memory or spooled to a file."""
+    if isinstance(body, SpooledBody):
+        h = hashlib.sha256()
+        for chunk in body.chunks():
+            h.update(chunk)
+        return h.hexdigest()
+    return hashlib.sha256(body).hexdigest()
 
 
 def _decode_streaming(request: HttpRequest, verified: Verified, key: bytes, scope: str, canonical: str, mode: str,
@@ -742,17 +752,32 @@ def _decode_streaming(request: HttpRequest, verified: Verified, key: bytes, scop
                              {"value": decoded_length})
         expected = int(decoded_length)
     declared = header("x-amz-trailer")
-    result = chunked.decode(
-        request.body, signed=signed, trailer=trailer,
-        signing_key=key if signed and check else None, amz_date=verified.amz_date, scope=scope,
-        seed_signature=verified.signature, decoded_length=expected,
-        declared_trailers=[t.strip().lower() for t in declared.split(",") if t.strip()] if declared else None,
-        access_key=verified.access_key, canonical_request=canonical)
-    request.body = result.data
+    options = dict(signed=signed, trailer=trailer, signing_key=key if signed and check else None,
+                   amz_date=verified.amz_date, scope=scope, seed_signature=verified.signature,
+                   decoded_length=expected, access_key=verified.access_key, canonical_request=canonical,
+                   declared_trailers=[t.strip().lower() for t in declared.split(",") if t.strip()]
+                   if declared else None)
+    body = request.body
+    if isinstance(body, SpooledBody):
+        # Decoded file to file; the decoded spool goes with the raw one.
+        out_path = body.path + ".payload"
+        try:
+            with open(body.path, "rb") as fh, open(out_path, "wb") as out:
+                trailers, length = chunked.decode_file(fh, out.write, **options)
+        except BaseException:
+            SpooledBody(out_path, 0).discard()
+            raise
+        body.discard()
+        body.path, body.size = out_path, length  # the app discards the body it made, wherever it now is
+        request.body = body
+    else:
+        result = chunked.decode(body, **options)
+        request.body = result.data
+        trailers, length = result.trailers, len(result.data)
     verified.payload_mode = mode
     verified.seed_signature = verified.signature if signed and check else ""
-    verified.trailers = result.trailers
-    verified.decoded_length = len(result.data)
+    verified.trailers = trailers
+    verified.decoded_length = length
     encoding = header("content-encoding")
     if encoding is not None:
         rest = [e.strip() for e in encoding.split(",") if e.strip() and e.strip().lower() != "aws-chunked"]

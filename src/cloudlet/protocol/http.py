@@ -179,3 +179,71 @@ class HttpResponse:
 
     def __repr__(self) -> str:
         return f"<HttpResponse {self.status} {self.body[:200]!r}>"
+
+
+class SpooledBody:
+    """A request body too large to hold in memory, in a file the server
+    wrote as it arrived (deleted once the request is answered). Consumers
+    stream it with `chunks()`; `read()` is for the small ones."""
+
+    __slots__ = ("path", "size")
+
+    def __init__(self, path: str, size: int):
+        self.path = path
+        self.size = size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def chunks(self, size: int = 1 << 20):
+        with open(self.path, "rb") as fh:
+            while True:
+                chunk = fh.read(size)
+                if not chunk:
+                    return
+                yield chunk
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as fh:
+            return fh.read()
+
+    def discard(self) -> None:
+        import os
+
+        try:
+            os.remove(self.path)
+        except FileNotFoundError:
+            pass
+
+    def __repr__(self) -> str:
+        return f"<SpooledBody {self.size} bytes>"
+
+
+class StreamBody:
+    """A response body sent piece by piece (an S3 object): `length` bytes
+    from the iterator `chunks`; `close()` runs after the last piece is sent
+    or the client went away."""
+
+    __slots__ = ("length", "chunks", "_close")
+
+    def __init__(self, length: int, chunks, close=None):
+        self.length = length
+        self.chunks = chunks
+        self._close = close
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, item):  # (repr and logs slice bodies)
+        return b""
+
+    def close(self) -> None:
+        close, self._close = self._close, None
+        if close is not None:
+            close()
+        closer = getattr(self.chunks, "close", None)
+        if closer is not None:
+            closer()

@@ -15,7 +15,7 @@ from cloudlet.protocol.common import (
     ParseError, b64decode, b64encode, float_text, format_timestamp,
     parse_bool_text, parse_float_text, parse_int_text, parse_timestamp,
 )
-from cloudlet.protocol.http import HttpRequest, HttpResponse
+from cloudlet.protocol.http import HttpRequest, HttpResponse, SpooledBody, StreamBody
 from cloudlet.protocol.model import RESPONSE_LOCATIONS, OperationModel, ServiceModel, Shape
 
 _LABEL_RE = re.compile(r"\{([^}]+)\}")
@@ -204,7 +204,9 @@ class RestProtocol(ABC):
         body = request.body
         t = pshape.type
         if t == "blob":
-            return body if body else None
+            return body if body else None  # bytes, or a SpooledBody the provider streams
+        if isinstance(body, SpooledBody):
+            body = body.read()
         if t == "string":
             return body.decode("utf-8", "replace") if body else None
         if not body:
@@ -286,7 +288,12 @@ class RestProtocol(ABC):
                 value = output.get(payload)
                 pshape = shape.members[payload]
                 if value is not None:
-                    if pshape.type == "blob":
+                    if isinstance(value, StreamBody):
+                        body = value  # sent piece by piece by the server
+                        if not any(k.lower() == "content-length" for k, _ in headers):
+                            headers.append(("Content-Length", str(value.length)))
+                        self._default_content_type(headers, "application/octet-stream")
+                    elif pshape.type == "blob":
                         body = value.encode() if isinstance(value, str) else bytes(value)
                         self._default_content_type(headers, "application/octet-stream")
                     elif pshape.type == "string":

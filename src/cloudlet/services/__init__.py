@@ -8,6 +8,7 @@ import importlib
 SERVICES: dict[str, str] = {
     "iam": "cloudlet.services.iam.provider:IamService",
     "kms": "cloudlet.services.kms.provider:KmsService",
+    "s3": "cloudlet.services.s3.provider:S3Service",
     "sns": "cloudlet.services.sns.provider:SnsService",
     "sqs": "cloudlet.services.sqs.provider:SqsService",
     "sts": "cloudlet.services.sts.provider:StsService",

@@ -34,6 +34,12 @@ class BlobStore:
         os.replace(tmp, final)
         return key
 
+    def spool_file(self):
+        """(path, open binary file) for a request body to be written to; in
+        the blob store's temp directory, so it shares its file system."""
+        path = os.path.join(self._tmp, "spool-" + secrets.token_hex(16))
+        return path, open(path, "wb")
+
     def get(self, key: str) -> bytes:
         with open(self.path(key), "rb") as fh:
             return fh.read()

@@ -1,0 +1,34 @@
+"""Amazon S3 (rest-xml; path-style and virtual-hosted-style addressing are
+resolved by the router, which passes a host-named bucket in
+ctx.extra["bucket_from_host"] and fills the Bucket parameter).
+
+The operations live in mixins by subject: buckets.py (buckets and their
+configurations), objects.py (object reads, writes, listings, versions),
+multipart.py (multipart uploads). common.py holds what they share;
+objectdata.py keeps object bytes encrypted at rest; store.py the tables.
+
+Authorization: actions are s3:<Action> as the S3 "actions, resources and
+condition keys" page maps each operation (authz_action), on the bucket or
+object ARN (authz_resources), with the bucket policy as the resource
+policy.
+"""
+
+from __future__ import annotations
+
+from cloudlet.services.base import Service
+from cloudlet.services.s3.common import S3Common, VersionStore
+from cloudlet.services.s3.store import MIGRATIONS
+
+
+class S3Service(VersionStore, S3Common, Service):
+    model_name = "s3"
+    migrations = MIGRATIONS
+
+    def __init__(self, cloud):
+        super().__init__(cloud)
+        self._master = None
+
+    def start(self) -> None:
+        # Files of deleted versions and replaced parts go once their rows'
+        # deletion has committed.
+        self.cloud.scheduler.every("s3-sweep", 30.0, self.sweep_dead_blobs)
