@@ -145,6 +145,13 @@ class Cloudlet:
 
     async def shutdown(self) -> None:
         await self.scheduler.stop()
+        await self.settle()
+        for svc in list(self._services.values()):
+            try:
+                svc.stop()  # write what a service keeps only in memory
+            except Exception:
+                log.exception("stopping %s failed", svc.model_name)
+        await self.storage.flush()
         self.storage.close()
         if self.settings.ephemeral:
             import shutil

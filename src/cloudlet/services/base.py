@@ -39,6 +39,10 @@ class Service:
     def start(self) -> None:
         """Called once, when the service is first used (schedule jobs here)."""
 
+    def stop(self) -> None:
+        """Called when the cloud shuts down cleanly: write anything still
+        kept only in memory (the storage is flushed afterwards)."""
+
     def handler(self, operation: str) -> tuple[Callable, bool] | None:
         """(method, is_async) for an operation, or None if not built."""
         if operation in self._handlers:

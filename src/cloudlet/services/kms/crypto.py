@@ -1,6 +1,6 @@
 """The cryptographic core of KMS: key specs, key material, ciphertext blobs,
-signatures, MACs, key agreement, key import, and the master key that seals
-key material at rest.
+signatures, MACs, key agreement, key encapsulation, key import, and the
+master key that seals key material at rest.
 
 Pure functions over bytes: no storage, no clock, no I/O (except
 `load_or_create_master_key`, which reads or creates the master key file).
@@ -11,6 +11,12 @@ Key material as stored (what `generate_material` returns, what `seal` takes):
     SYMMETRIC_DEFAULT   32 random bytes (an AES-256 key)
     HMAC_224..HMAC_512  28 / 32 / 48 / 64 random bytes
     RSA_*, ECC_*        the private key, PKCS#8 DER (unencrypted)
+    ML_DSA_*, ML_KEM_*  the private key, PKCS#8 DER in the IETF "seed"
+                        form (32 / 64 bytes of seed), as AWS's data key
+                        pairs hold ML-KEM keys
+
+ML-KEM-512 and Ed25519ph (ED25519_PH_SHA_512) are not in `cryptography`:
+they come from pure_mlkem.py and pure_ed25519.py.
 
 Facts from the KMS Developer Guide ("Key spec reference", "Asymmetric key
 specs", "HMAC keys in AWS KMS", "Importing key material") and the API
@@ -33,8 +39,10 @@ from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.exceptions import InvalidTag
 from cryptography.exceptions import UnsupportedAlgorithm as _CryptoUnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, keywrap, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa, utils
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from cloudlet.services.kms import pure_ed25519, pure_mlkem
 
 # -- errors ------------------------------------------------------------------
 
@@ -89,7 +97,7 @@ class ValidationError(KmsCryptoError, ValueError):
 class UnsupportedAlgorithm(KmsCryptoError, ValueError):
     """The algorithm (or operation) does not go with the key's spec or usage.
     The provider answers InvalidKeyUsageException; a spec cloudlet does not
-    build (SM2, ML-DSA, ...) is a ValidationException (`UnsupportedSpec`)."""
+    build (SM2) is a ValidationException (`UnsupportedSpec`)."""
 
     code = "InvalidKeyUsageException"
 
@@ -103,7 +111,13 @@ class PlaintextTooLong(ValidationError):
 
 
 class InvalidDigestLength(ValidationError):
-    """MessageType DIGEST with a message that is not one digest long."""
+    """MessageType DIGEST with a message that is not one digest long (or
+    EXTERNAL_MU with one that is not 64 bytes)."""
+
+
+class InvalidMessageType(ValidationError):
+    """A MessageType the key's signing algorithm does not take (Ed25519's
+    two algorithms each take one; ML-DSA takes RAW and EXTERNAL_MU)."""
 
 
 class InvalidPublicKey(ValidationError):
@@ -125,6 +139,9 @@ SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
 RSA_2048, RSA_3072, RSA_4096 = "RSA_2048", "RSA_3072", "RSA_4096"
 ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521 = "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521"
 ECC_SECG_P256K1 = "ECC_SECG_P256K1"
+ECC_NIST_EDWARDS25519 = "ECC_NIST_EDWARDS25519"
+ML_DSA_44, ML_DSA_65, ML_DSA_87 = "ML_DSA_44", "ML_DSA_65", "ML_DSA_87"
+ML_KEM_512, ML_KEM_768, ML_KEM_1024 = "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"
 HMAC_224, HMAC_256, HMAC_384, HMAC_512 = "HMAC_224", "HMAC_256", "HMAC_384", "HMAC_512"
 SM2 = "SM2"
 
@@ -132,15 +149,17 @@ ENCRYPT_DECRYPT = "ENCRYPT_DECRYPT"
 SIGN_VERIFY = "SIGN_VERIFY"
 GENERATE_VERIFY_MAC = "GENERATE_VERIFY_MAC"
 KEY_AGREEMENT = "KEY_AGREEMENT"
+ENCAPSULATE_DECAPSULATE = "ENCAPSULATE_DECAPSULATE"
 
 RSA_SPECS = (RSA_2048, RSA_3072, RSA_4096)
 ECC_SPECS = (ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521, ECC_SECG_P256K1)
 HMAC_SPECS = (HMAC_224, HMAC_256, HMAC_384, HMAC_512)
-KEY_SPECS = (SYMMETRIC_DEFAULT, *RSA_SPECS, *ECC_SPECS, *HMAC_SPECS)
-# In botocore's model but not built here: SM2 (China Regions only),
-# ECC_NIST_EDWARDS25519, ML_DSA_*, ML_KEM_*.
-UNSUPPORTED_KEY_SPECS = ("SM2", "ECC_NIST_EDWARDS25519", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87",
-                         "ML_KEM_512", "ML_KEM_768", "ML_KEM_1024")
+ML_DSA_SPECS = (ML_DSA_44, ML_DSA_65, ML_DSA_87)
+ML_KEM_SPECS = (ML_KEM_512, ML_KEM_768, ML_KEM_1024)
+KEY_SPECS = (SYMMETRIC_DEFAULT, *RSA_SPECS, *ECC_SPECS, ECC_NIST_EDWARDS25519, *HMAC_SPECS, *ML_DSA_SPECS,
+             *ML_KEM_SPECS)
+# In botocore's model but not built here: SM2 (China Regions only).
+UNSUPPORTED_KEY_SPECS = ("SM2",)
 
 RSA_BITS = {RSA_2048: 2048, RSA_3072: 3072, RSA_4096: 4096}
 _CURVES: dict[str, type[ec.EllipticCurve]] = {
@@ -150,6 +169,16 @@ _CURVE_SPEC = {cls.name: spec for spec, cls in _CURVES.items()}
 HMAC_KEY_BYTES = {HMAC_224: 28, HMAC_256: 32, HMAC_384: 48, HMAC_512: 64}
 SYMMETRIC_KEY_BYTES = 32
 DATA_KEY_SPEC_BYTES = {"AES_256": 32, "AES_128": 16}
+_ML_DSA_CLASSES = {ML_DSA_44: mldsa.MLDSA44PrivateKey, ML_DSA_65: mldsa.MLDSA65PrivateKey,
+                   ML_DSA_87: mldsa.MLDSA87PrivateKey}
+# ML-KEM-512 is pure_mlkem's (cryptography has 768 and 1024 only).
+_ML_KEM_CLASSES = {ML_KEM_768: mlkem.MLKEM768PrivateKey, ML_KEM_1024: mlkem.MLKEM1024PrivateKey}
+# The key object classes of each spec that has one of its own.
+_KEY_CLASS_SPEC = {ed25519.Ed25519PrivateKey: ECC_NIST_EDWARDS25519,
+                   **{cls: spec for spec, cls in _ML_DSA_CLASSES.items()},
+                   **{cls: spec for spec, cls in _ML_KEM_CLASSES.items()}}
+# Ciphertext (encapsulated secret) lengths: EncapsulateResponse's documentation.
+ML_KEM_CIPHERTEXT_BYTES = {ML_KEM_512: 768, ML_KEM_768: 1088, ML_KEM_1024: 1568}
 
 RSA_ENCRYPTION = ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]
 # DescribeKey's order (API Reference, DescribeKey example "RSA asymmetric KMS key").
@@ -160,6 +189,12 @@ ECDSA_ALGORITHM = {ECC_NIST_P256: "ECDSA_SHA_256", ECC_NIST_P384: "ECDSA_SHA_384
                    ECC_NIST_P521: "ECDSA_SHA_512", ECC_SECG_P256K1: "ECDSA_SHA_256"}
 HMAC_ALGORITHM = {HMAC_224: "HMAC_SHA_224", HMAC_256: "HMAC_SHA_256", HMAC_384: "HMAC_SHA_384",
                   HMAC_512: "HMAC_SHA_512"}
+# CreateKey's KeySpec documentation: ECC_NIST_EDWARDS25519 is for signing
+# only, ED25519_SHA_512 (PureEdDSA) takes MessageType RAW and
+# ED25519_PH_SHA_512 (HashEdDSA) takes DIGEST. The order is the model's.
+ED25519_SIGNING = ["ED25519_SHA_512", "ED25519_PH_SHA_512"]
+ML_DSA_ALGORITHM = "ML_DSA_SHAKE_256"
+ML_KEM_ALGORITHM = "ML_KEM"
 
 # (spec, usage) -> {DescribeKey field: algorithms}. A pair not here is not a
 # valid combination.
@@ -173,8 +208,13 @@ for _spec in ECC_SPECS:
     _ALGORITHMS[(_spec, SIGN_VERIFY)] = {"SigningAlgorithms": [ECDSA_ALGORITHM[_spec]]}
 for _spec in (ECC_NIST_P256, ECC_NIST_P384, ECC_NIST_P521):  # not secp256k1
     _ALGORITHMS[(_spec, KEY_AGREEMENT)] = {"KeyAgreementAlgorithms": ["ECDH"]}
+_ALGORITHMS[(ECC_NIST_EDWARDS25519, SIGN_VERIFY)] = {"SigningAlgorithms": ED25519_SIGNING}
 for _spec in HMAC_SPECS:
     _ALGORITHMS[(_spec, GENERATE_VERIFY_MAC)] = {"MacAlgorithms": [HMAC_ALGORITHM[_spec]]}
+for _spec in ML_DSA_SPECS:
+    _ALGORITHMS[(_spec, SIGN_VERIFY)] = {"SigningAlgorithms": [ML_DSA_ALGORITHM]}
+for _spec in ML_KEM_SPECS:
+    _ALGORITHMS[(_spec, ENCAPSULATE_DECAPSULATE)] = {"EncapsulationAlgorithms": [ML_KEM_ALGORITHM]}
 del _spec
 
 KEY_USAGES: dict[str, tuple[str, ...]] = {}
@@ -187,8 +227,8 @@ del _spec, _usage
 def algorithms(key_spec: str, key_usage: str) -> dict[str, list[str]]:
     """The algorithm lists DescribeKey reports for a key, as
     {"EncryptionAlgorithms" | "SigningAlgorithms" | "MacAlgorithms" |
-    "KeyAgreementAlgorithms": [...]}; {} when the spec and usage do not go
-    together (or the spec is not built)."""
+    "KeyAgreementAlgorithms" | "EncapsulationAlgorithms": [...]}; {} when
+    the spec and usage do not go together (or the spec is not built)."""
     found = _ALGORITHMS.get((key_spec, key_usage))
     return {name: list(values) for name, values in found.items()} if found else {}
 
@@ -221,43 +261,85 @@ def generate_material(key_spec: str) -> bytes:
         return os.urandom(SYMMETRIC_KEY_BYTES)
     if key_spec in HMAC_KEY_BYTES:
         return os.urandom(HMAC_KEY_BYTES[key_spec])
-    if key_spec in RSA_BITS or key_spec in _CURVES:
+    if key_spec in _ASYMMETRIC:
         return _private_der(_new_private_key(key_spec))
     check_key_spec(key_spec)
     raise AssertionError(key_spec)  # check_key_spec raised
 
 
+_ASYMMETRIC = frozenset((*RSA_SPECS, *ECC_SPECS, ECC_NIST_EDWARDS25519, *ML_DSA_SPECS, *ML_KEM_SPECS))
+
+
 def _new_private_key(spec: str):
     if spec in RSA_BITS:
         return rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS[spec])
-    return ec.generate_private_key(_CURVES[spec]())
+    if spec in _CURVES:
+        return ec.generate_private_key(_CURVES[spec]())
+    if spec == ECC_NIST_EDWARDS25519:
+        return ed25519.Ed25519PrivateKey.generate()
+    if spec in _ML_DSA_CLASSES:
+        return _ML_DSA_CLASSES[spec].generate()
+    if spec in _ML_KEM_CLASSES:
+        return _ML_KEM_CLASSES[spec].generate()
+    if spec == ML_KEM_512:
+        return pure_mlkem.PrivateKey.generate("ML-KEM-512")
+    raise UnsupportedSpec(f"KeySpec {spec} is not supported")
+
+
+# ML-KEM-512 in DER, which `cryptography` cannot read or write: the IETF's
+# forms (draft-ietf-lamps-kyber-certificates), id-alg-ml-kem-512 =
+# 2.16.840.1.101.3.4.4.1 with no parameters; the private key in the "seed"
+# form, [0] IMPLICIT OCTET STRING (SIZE (64)), as `cryptography` writes
+# ML-KEM-768 and ML-KEM-1024 (and AWS its ML-KEM data key pairs).
+_ML_KEM_512_ALGORITHM_ID = bytes.fromhex("300b0609608648016503040401")
+_ML_KEM_512_PKCS8_PREFIX = bytes.fromhex("3054020100") + _ML_KEM_512_ALGORITHM_ID + bytes.fromhex("04428040")
+_ML_KEM_512_SPKI_PREFIX = bytes.fromhex("30820332") + _ML_KEM_512_ALGORITHM_ID + bytes.fromhex("0382032100")
 
 
 def _private_der(key) -> bytes:
+    if isinstance(key, pure_mlkem.PrivateKey):
+        return _ML_KEM_512_PKCS8_PREFIX + key.private_bytes_raw()
     return key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
 
 def _public_der(public_key) -> bytes:
+    if isinstance(public_key, pure_mlkem.PublicKey):
+        return _ML_KEM_512_SPKI_PREFIX + public_key.public_bytes_raw()
     return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+_PRIVATE_TYPES = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey, *_ML_DSA_CLASSES.values(),
+                  *_ML_KEM_CLASSES.values(), pure_mlkem.PrivateKey)
 
 
 @functools.lru_cache(maxsize=256)
 def _load_private(material: bytes):
     """The key object of PKCS#8 DER material (cached: RSA key loading checks
-    the key, which costs milliseconds)."""
+    the key, which costs milliseconds; an ML-KEM-512 key is expanded from
+    its seed in Python)."""
+    material = bytes(material)
+    if len(material) == len(_ML_KEM_512_PKCS8_PREFIX) + pure_mlkem.SEED_BYTES and \
+            material.startswith(_ML_KEM_512_PKCS8_PREFIX):
+        return pure_mlkem.PrivateKey("ML-KEM-512", material[len(_ML_KEM_512_PKCS8_PREFIX):])
     try:
         key = serialization.load_der_private_key(material, password=None)
     except (ValueError, TypeError, _CryptoUnsupportedAlgorithm) as error:
         raise InvalidKeyMaterial("The key material is not a valid PKCS#8 DER private key") from error
-    if not isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
-        raise InvalidKeyMaterial("The key material is not an RSA or elliptic curve private key")
+    if not isinstance(key, _PRIVATE_TYPES):
+        raise InvalidKeyMaterial("The key material is not a private key of a KMS key spec")
     return key
 
 
 @functools.lru_cache(maxsize=256)
 def _load_public(der: bytes):
     """A public key from SPKI DER, or the public half of PKCS#8 DER."""
+    der = bytes(der)
+    if der.startswith(_ML_KEM_512_SPKI_PREFIX):
+        try:
+            return pure_mlkem.PublicKey("ML-KEM-512", der[len(_ML_KEM_512_SPKI_PREFIX):])
+        except ValueError:
+            raise InvalidKeyMaterial("The key is not a valid ML-KEM-512 public key") from None
     try:
         return serialization.load_der_public_key(der)
     except (ValueError, TypeError, _CryptoUnsupportedAlgorithm):
@@ -265,31 +347,51 @@ def _load_public(der: bytes):
     return _load_private(der).public_key()
 
 
-def key_spec_of(material: bytes) -> str:
-    """The KeySpec of asymmetric (PKCS#8 DER) material."""
-    key = _load_private(material)
+def _spec_of_key(key) -> str:
+    """The KeySpec of a private key object."""
     if isinstance(key, rsa.RSAPrivateKey):
         for spec, bits in RSA_BITS.items():
             if key.key_size == bits:
                 return spec
         raise InvalidKeyMaterial(f"RSA keys of {key.key_size} bits are not supported")
-    spec = _CURVE_SPEC.get(key.curve.name)
-    if spec is None:
-        raise InvalidKeyMaterial(f"The curve {key.curve.name} is not supported")
-    return spec
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        spec = _CURVE_SPEC.get(key.curve.name)
+        if spec is None:
+            raise InvalidKeyMaterial(f"The curve {key.curve.name} is not supported")
+        return spec
+    if isinstance(key, pure_mlkem.PrivateKey):
+        return ML_KEM_512
+    for cls, spec in _KEY_CLASS_SPEC.items():
+        if isinstance(key, cls):
+            return spec
+    raise InvalidKeyMaterial("The key material is not a private key of a KMS key spec")
+
+
+def key_spec_of(material: bytes) -> str:
+    """The KeySpec of asymmetric (PKCS#8 DER) material."""
+    return _spec_of_key(_load_private(material))
+
+
+def _key_for_spec(material: bytes, key_spec: str, algorithm: str):
+    """The private key of `material`, which must be of `key_spec`."""
+    key = _load_private(material)
+    if _spec_of_key(key) != key_spec:
+        raise UnsupportedAlgorithm(f"Algorithm {algorithm} is incompatible with key spec {key_spec}.")
+    return key
 
 
 def public_key_der(material: bytes) -> bytes:
     """The DER SubjectPublicKeyInfo of asymmetric material (GetPublicKey's
-    PublicKey)."""
+    PublicKey): RFC 8410's for Ed25519, the IETF LAMPS drafts' for ML-DSA
+    and ML-KEM (the raw public key in the BIT STRING)."""
     return _public_der(_load_private(material).public_key())
 
 
 def check_import_material(key_spec: str, material: bytes) -> None:
     """Raise InvalidKeyMaterial unless `material` (unwrapped) fits `key_spec`:
     32 bytes for SYMMETRIC_DEFAULT, between the digest and the block size of
-    the hash for HMAC, a PKCS#8 private key of the spec's size or curve for
-    RSA / ECC."""
+    the hash for HMAC, a PKCS#8 private key of the spec's size, curve or
+    parameter set for the asymmetric specs."""
     if key_spec == SYMMETRIC_DEFAULT:
         if len(material) != SYMMETRIC_KEY_BYTES:
             raise InvalidKeyMaterial("Symmetric key material must be 256 bits (32 bytes)")
@@ -300,7 +402,7 @@ def check_import_material(key_spec: str, material: bytes) -> None:
         if not low <= len(material) <= high:
             raise InvalidKeyMaterial(f"{key_spec} key material must be {low} to {high} bytes")
         return
-    if key_spec in RSA_BITS or key_spec in _CURVES:
+    if key_spec in _ASYMMETRIC:
         if key_spec_of(material) != key_spec:
             raise InvalidKeyMaterial(f"The key material does not match key spec {key_spec}")
         return
@@ -586,11 +688,18 @@ _SIGNING_HASH = {
     "RSASSA_PKCS1_V1_5_SHA_512": hashes.SHA512,
     "ECDSA_SHA_256": hashes.SHA256, "ECDSA_SHA_384": hashes.SHA384, "ECDSA_SHA_512": hashes.SHA512,
 }
-MESSAGE_TYPES = ("RAW", "DIGEST")
+MESSAGE_TYPES = ("RAW", "DIGEST", "EXTERNAL_MU")
+ML_DSA_MU_BYTES = 64  # FIPS 204's mu: SHAKE256(tr || M'), 64 bytes
+ED25519_DIGEST_BYTES = 64  # ED25519_PH_SHA_512's DIGEST: a SHA-512 digest
 
 
 def digest_length(algorithm: str) -> int:
-    """The length a DIGEST message must have for a signing algorithm."""
+    """The length a DIGEST message (EXTERNAL_MU for ML-DSA) must have for a
+    signing algorithm."""
+    if algorithm == "ED25519_PH_SHA_512":
+        return ED25519_DIGEST_BYTES
+    if algorithm == ML_DSA_ALGORITHM:
+        return ML_DSA_MU_BYTES
     hash_cls = _SIGNING_HASH.get(algorithm)
     if hash_cls is None:
         raise UnsupportedAlgorithm(f"Signing algorithm {algorithm} is not supported.")
@@ -622,9 +731,80 @@ def _signing_parts(key_spec: str, algorithm: str, message: bytes, message_type: 
     return chosen, pad
 
 
+def _message_type_check(message_type: str | None) -> str:
+    message_type = message_type or "RAW"
+    if message_type not in MESSAGE_TYPES:
+        raise ValidationError(f"1 validation error detected: Value '{message_type}' at 'messageType' failed to "
+                              "satisfy constraint: Member must satisfy enum value set: [RAW, DIGEST, EXTERNAL_MU]")
+    return message_type
+
+
+def _eddsa_mldsa_mode(key_spec: str, algorithm: str, message: bytes, message_type: str | None) -> str:
+    """How an Ed25519 or ML-DSA key signs: "pure" (the message itself),
+    "prehash" (Ed25519ph of a 64-byte DIGEST, which is SHA-512'd again as
+    FIPS 186-5 7.8.1 step 1 does: AWS's ED25519_PH_SHA_512) or "mu" (ML-DSA
+    over an EXTERNAL_MU, FIPS 204 section 6.2's 64-byte mu). AWS's Sign
+    documentation: ED25519_SHA_512 requires RAW, ED25519_PH_SHA_512 DIGEST;
+    ML-DSA takes RAW (up to 4096 bytes) or EXTERNAL_MU (64 bytes)."""
+    check_algorithm(key_spec, SIGN_VERIFY, "SigningAlgorithms", algorithm)
+    message_type = _message_type_check(message_type)
+    if key_spec == ECC_NIST_EDWARDS25519:
+        required = "RAW" if algorithm == "ED25519_SHA_512" else "DIGEST"
+        if message_type != required:
+            raise InvalidMessageType(f"Message type {message_type} is incompatible with algorithm {algorithm}.")
+        if required == "RAW":
+            return "pure"
+        if len(message) != ED25519_DIGEST_BYTES:
+            raise InvalidDigestLength(f"Digest is invalid length for algorithm {algorithm}.")
+        return "prehash"
+    if message_type == "DIGEST":
+        raise InvalidMessageType(f"Message type {message_type} is incompatible with key spec {key_spec}.")
+    if message_type == "EXTERNAL_MU":
+        if len(message) != ML_DSA_MU_BYTES:
+            raise InvalidDigestLength(f"Digest is invalid length for algorithm {algorithm}.")
+        return "mu"
+    return "pure"
+
+
+def _eddsa_mldsa_sign(material: bytes, key_spec: str, algorithm: str, message: bytes, message_type: str | None) -> bytes:
+    mode = _eddsa_mldsa_mode(key_spec, algorithm, message, message_type)
+    key = _key_for_spec(material, key_spec, algorithm)
+    if mode == "pure":
+        return key.sign(message)  # Ed25519: RFC 8032 PureEdDSA; ML-DSA: FIPS 204, empty context
+    if mode == "mu":
+        return key.sign_mu(message)
+    return pure_ed25519.sign(key.private_bytes_raw(), message)
+
+
+def _eddsa_mldsa_verify(material: bytes, key_spec: str, algorithm: str, message: bytes, message_type: str | None,
+                        signature: bytes) -> bool:
+    mode = _eddsa_mldsa_mode(key_spec, algorithm, message, message_type)
+    key = _load_public(material)
+    expected = _PUBLIC_CLASS[key_spec]
+    if not isinstance(key, expected):
+        raise UnsupportedAlgorithm(f"Algorithm {algorithm} is incompatible with key spec {key_spec}.")
+    if mode == "prehash":
+        return pure_ed25519.verify(key.public_bytes_raw(), message, signature)
+    try:
+        if mode == "mu":
+            key.verify_mu(signature, message)
+        else:
+            key.verify(signature, message)
+    except (_CryptoInvalidSignature, ValueError):
+        return False
+    return True
+
+
+_PUBLIC_CLASS = {ECC_NIST_EDWARDS25519: ed25519.Ed25519PublicKey, ML_DSA_44: mldsa.MLDSA44PublicKey,
+                 ML_DSA_65: mldsa.MLDSA65PublicKey, ML_DSA_87: mldsa.MLDSA87PublicKey}
+
+
 def sign(material: bytes, key_spec: str, algorithm: str, message: bytes, message_type: str = "RAW") -> bytes:
     """Sign: PKCS#1 signatures for RSA, DER-encoded (X9.62 / RFC 3279)
-    ECDSA signatures."""
+    ECDSA signatures, 64-byte R || S for Ed25519 (RFC 8032), FIPS 204's
+    encoding for ML-DSA."""
+    if key_spec in _PUBLIC_CLASS:
+        return _eddsa_mldsa_sign(material, key_spec, algorithm, bytes(message), message_type)
     chosen, pad = _signing_parts(key_spec, algorithm, bytes(message), message_type)
     key = _load_private(material)
     if pad is not None:
@@ -643,6 +823,8 @@ def verify(material: bytes, key_spec: str, algorithm: str, message: bytes, messa
     sign's, then the signature. `material` may be the private (PKCS#8) or
     public (SPKI) DER. A digest of the wrong length raises
     InvalidDigestLength, as Sign does."""
+    if key_spec in _PUBLIC_CLASS:
+        return _eddsa_mldsa_verify(material, key_spec, algorithm, bytes(message), message_type, bytes(signature))
     chosen, pad = _signing_parts(key_spec, algorithm, bytes(message), message_type)
     key = _load_public(material)
     if pad is not None and not isinstance(key, rsa.RSAPublicKey) or \
@@ -701,9 +883,36 @@ def derive_shared_secret(private_material: bytes, key_spec: str, peer_public_key
     return private.exchange(ec.ECDH(), peer)
 
 
+# -- key encapsulation ----------------------------------------------------------------
+
+
+def encapsulate(material: bytes, key_spec: str) -> tuple[bytes, bytes]:
+    """Encapsulate (ML-KEM, FIPS 203): (32-byte shared secret, its
+    ciphertext) under the public key of `material` (PKCS#8)."""
+    check_algorithm(key_spec, ENCAPSULATE_DECAPSULATE, "EncapsulationAlgorithms", ML_KEM_ALGORITHM)
+    return _key_for_spec(material, key_spec, ML_KEM_ALGORITHM).public_key().encapsulate()
+
+
+def decapsulate(material: bytes, key_spec: str, ciphertext: bytes) -> bytes:
+    """Decapsulate: the shared secret of `ciphertext`. A ciphertext of the
+    wrong length raises InvalidCiphertext; any other gives 32 bytes
+    (FIPS 203's implicit rejection: a pseudo-random secret for a corrupt or
+    foreign ciphertext), as AWS documents."""
+    check_algorithm(key_spec, ENCAPSULATE_DECAPSULATE, "EncapsulationAlgorithms", ML_KEM_ALGORITHM)
+    ciphertext = bytes(ciphertext)
+    if len(ciphertext) != ML_KEM_CIPHERTEXT_BYTES[key_spec]:
+        raise InvalidCiphertext()
+    key = _key_for_spec(material, key_spec, ML_KEM_ALGORITHM)
+    try:
+        return key.decapsulate(ciphertext)
+    except ValueError:
+        raise InvalidCiphertext() from None
+
+
 # -- data key pairs ------------------------------------------------------------------
 
-DATA_KEY_PAIR_SPECS = (*RSA_SPECS, *ECC_SPECS)
+# The model's DataKeyPairSpec (SM2 aside): no ML-DSA data key pairs.
+DATA_KEY_PAIR_SPECS = (*RSA_SPECS, *ECC_SPECS, ECC_NIST_EDWARDS25519, *ML_KEM_SPECS)
 
 
 def generate_key_pair(key_pair_spec: str) -> tuple[bytes, bytes]:

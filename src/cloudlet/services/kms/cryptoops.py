@@ -4,6 +4,9 @@ DeriveSharedSecret, Encapsulate / Decapsulate.
 
 Symmetric ciphertext blobs name their key and material version, so Decrypt
 needs no KeyId and old ciphertexts still decrypt after rotation.
+
+Each successful cryptographic operation notes the key's last use
+(`note_usage`, kept in memory and written behind: see usage.py).
 """
 
 from __future__ import annotations
@@ -123,6 +126,7 @@ class CryptoOps:
             raise validation("EncryptionContext is not supported for asymmetric encryption")
         _dry_run(params)
         blob = self._encrypt(key, params["Plaintext"], params.get("EncryptionContext"), algorithm)
+        self.note_usage(ctx, key, "Encrypt")
         return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
 
     def Decrypt(self, ctx, params):
@@ -132,9 +136,12 @@ class CryptoOps:
                                                   params.get("EncryptionAlgorithm"), "Decrypt")
         _dry_run(params)
         if params.get("Recipient"):
-            return {"KeyId": key.arn, "EncryptionAlgorithm": algorithm,
-                    "CiphertextForRecipient": self._for_recipient(params["Recipient"], plaintext)}
-        return {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
+            out = {"KeyId": key.arn, "EncryptionAlgorithm": algorithm,
+                   "CiphertextForRecipient": self._for_recipient(params["Recipient"], plaintext)}
+        else:
+            out = {"KeyId": key.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
+        self.note_usage(ctx, key, "Decrypt")
+        return out
 
     def ReEncrypt(self, ctx, params):
         self.check_grant_tokens(params.get("GrantTokens"))
@@ -155,6 +162,9 @@ class CryptoOps:
                                     "EncryptionAlgorithms", "ReEncrypt")
         _dry_run(params)
         blob = self._encrypt(destination, plaintext, context, algorithm)
+        # Both keys record the use (GetKeyLastUsage's documentation).
+        self.note_usage(ctx, source, "ReEncrypt")
+        self.note_usage(ctx, destination, "ReEncrypt")
         return {"CiphertextBlob": blob, "SourceKeyId": source.arn, "KeyId": destination.arn,
                 "SourceEncryptionAlgorithm": source_algorithm, "DestinationEncryptionAlgorithm": algorithm}
 
@@ -178,6 +188,8 @@ class CryptoOps:
         _dry_run(params)
         plaintext = crypto.generate_random(size)
         blob = self._encrypt(key, plaintext, params.get("EncryptionContext"), "SYMMETRIC_DEFAULT")
+        if not params.get("Recipient"):
+            self.note_usage(ctx, key, operation)
         return {"CiphertextBlob": blob, "Plaintext": plaintext, "KeyId": key.arn}
 
     def GenerateDataKey(self, ctx, params):
@@ -200,8 +212,13 @@ class CryptoOps:
         if spec == "SM2":
             raise validation("KeyPairSpec SM2 is only available in China Regions")
         _dry_run(params)
-        private, public = crypto.generate_key_pair(spec)
+        try:
+            private, public = crypto.generate_key_pair(spec)
+        except crypto.UnsupportedSpec as exc:
+            raise validation(exc.message) from None
         blob = self._encrypt(key, private, params.get("EncryptionContext"), "SYMMETRIC_DEFAULT")
+        if not params.get("Recipient"):
+            self.note_usage(ctx, key, operation)
         return {"PrivateKeyCiphertextBlob": blob, "PrivateKeyPlaintext": private, "PublicKey": public,
                 "KeyId": key.arn, "KeyPairSpec": spec}
 
@@ -244,6 +261,7 @@ class CryptoOps:
             signature = crypto.sign(self.material(key), key.key_spec, algorithm, params["Message"], message_type)
         except ValueError as exc:
             raise validation(str(exc)) from None
+        self.note_usage(ctx, key, "Sign")
         return {"KeyId": key.arn, "Signature": signature, "SigningAlgorithm": algorithm}
 
     def Verify(self, ctx, params):
@@ -259,6 +277,7 @@ class CryptoOps:
             raise validation(str(exc)) from None
         if not valid:
             raise AwsError("KMSInvalidSignatureException", "")
+        self.note_usage(ctx, key, "Verify")
         return {"KeyId": key.arn, "SignatureValid": True, "SigningAlgorithm": algorithm}
 
     def GetPublicKey(self, ctx, params):
@@ -282,6 +301,7 @@ class CryptoOps:
         algorithm = self._algorithm(key, params["MacAlgorithm"], "MacAlgorithms", "GenerateMac")
         _dry_run(params)
         mac = crypto.generate_mac(self.material(key), algorithm, params["Message"])
+        self.note_usage(ctx, key, "GenerateMac")
         return {"Mac": mac, "MacAlgorithm": algorithm, "KeyId": key.arn}
 
     def VerifyMac(self, ctx, params):
@@ -291,6 +311,7 @@ class CryptoOps:
         _dry_run(params)
         if not crypto.verify_mac(self.material(key), algorithm, params["Message"], params["Mac"]):
             raise AwsError("KMSInvalidMacException", "")
+        self.note_usage(ctx, key, "VerifyMac")
         return {"KeyId": key.arn, "MacValid": True, "MacAlgorithm": algorithm}
 
     # -- key agreement ---------------------------------------------------------
@@ -304,6 +325,33 @@ class CryptoOps:
         except ValueError as exc:
             raise validation(str(exc) or "The public key is not valid for this key agreement.") from None
         if params.get("Recipient"):
-            return {"KeyId": key.arn, "CiphertextForRecipient": self._for_recipient(params["Recipient"], secret),
-                    "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": key.origin}
-        return {"KeyId": key.arn, "SharedSecret": secret, "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": key.origin}
+            out = {"KeyId": key.arn, "CiphertextForRecipient": self._for_recipient(params["Recipient"], secret),
+                   "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": key.origin}
+        else:
+            out = {"KeyId": key.arn, "SharedSecret": secret, "KeyAgreementAlgorithm": "ECDH", "KeyOrigin": key.origin}
+        self.note_usage(ctx, key, "DeriveSharedSecret")
+        return out
+
+    # -- key encapsulation -------------------------------------------------------
+
+    def Encapsulate(self, ctx, params):
+        key = self._crypto_key(ctx, params["KeyId"], "Encapsulate", "ENCAPSULATE_DECAPSULATE")
+        self.check_grant_tokens(params.get("GrantTokens"))
+        algorithm = self._algorithm(key, params["EncapsulationAlgorithm"], "EncapsulationAlgorithms", "Encapsulate")
+        _dry_run(params)
+        secret, ciphertext = crypto.encapsulate(self.material(key), key.key_spec)
+        self.note_usage(ctx, key, "Encapsulate")
+        return {"KeyId": key.arn, "SharedSecret": secret, "SharedSecretCiphertextBlob": ciphertext,
+                "EncapsulationAlgorithm": algorithm}
+
+    def Decapsulate(self, ctx, params):
+        key = self._crypto_key(ctx, params["KeyId"], "Decapsulate", "ENCAPSULATE_DECAPSULATE")
+        self.check_grant_tokens(params.get("GrantTokens"))
+        algorithm = self._algorithm(key, params["EncapsulationAlgorithm"], "EncapsulationAlgorithms", "Decapsulate")
+        _dry_run(params)
+        try:
+            secret = crypto.decapsulate(self.material(key), key.key_spec, params["SharedSecretCiphertextBlob"])
+        except crypto.InvalidCiphertext:
+            raise AwsError("InvalidCiphertextException", "") from None
+        self.note_usage(ctx, key, "Decapsulate")
+        return {"KeyId": key.arn, "SharedSecret": secret, "EncapsulationAlgorithm": algorithm}

@@ -192,9 +192,10 @@ class KeyOps:
     def _insert_key(self, key: dict) -> None:
         self.storage.execute(
             "INSERT INTO kms_keys (account, region, id, arn, created, description, key_spec, key_usage, origin, "
-            "manager, state, policy, tags, multi_region, primary_region, current_version, extra) "
+            "manager, state, policy, tags, multi_region, primary_region, current_version, extra, tracking_start) "
             "VALUES (:account, :region, :id, :arn, :created, :description, :key_spec, :key_usage, :origin, "
-            ":manager, :state, :policy, :tags, :multi_region, :primary_region, :current_version, :extra)", key)
+            ":manager, :state, :policy, :tags, :multi_region, :primary_region, :current_version, :extra, :created)",
+            key)
 
     def _update(self, key: Key, **columns) -> None:
         sets = ", ".join(f"{name} = ?" for name in columns)

@@ -24,6 +24,7 @@ from cloudlet.services.kms.grants import GrantOps
 from cloudlet.services.kms.importing import ImportOps
 from cloudlet.services.kms.keys import KeyOps
 from cloudlet.services.kms.store import MIGRATIONS
+from cloudlet.services.kms.usage import UsageOps
 
 MASTER_KEY_FILE = "kms-master.key"
 # Operations authorized as another action.
@@ -52,7 +53,7 @@ _CONDITION_PARAMS = {"EncryptionAlgorithm": "kms:EncryptionAlgorithm", "SigningA
                      "ReplicaRegion": "kms:ReplicaRegion", "PrimaryRegion": "kms:PrimaryRegion"}
 
 
-class KmsService(KeyOps, AliasOps, GrantOps, CryptoOps, ImportOps, Service):
+class KmsService(KeyOps, AliasOps, GrantOps, CryptoOps, ImportOps, UsageOps, Service):
     model_name = "kms"
     migrations = MIGRATIONS
 
@@ -61,6 +62,7 @@ class KmsService(KeyOps, AliasOps, GrantOps, CryptoOps, ImportOps, Service):
         self._master = None
         self._materials: dict = {}  # (key ARN, version) -> plaintext material, this process only
         self._keys_cache: dict = {}
+        self._usage: dict = {}  # (account, region, key id) -> last use not yet written (usage.py)
 
     @property
     def master(self):
@@ -71,6 +73,7 @@ class KmsService(KeyOps, AliasOps, GrantOps, CryptoOps, ImportOps, Service):
         return self._master
 
     def start(self) -> None:
+        self.start_usage_tracking()
         row = self.storage.one("SELECT MIN(t) FROM (SELECT MIN(deletion_date) AS t FROM kms_keys UNION ALL "
                                "SELECT MIN(next_rotation) FROM kms_keys)", ())
         if row is not None and row[0] is not None:
@@ -94,6 +97,16 @@ class KmsService(KeyOps, AliasOps, GrantOps, CryptoOps, ImportOps, Service):
     def reset(self) -> None:
         self._materials.clear()
         self._keys_cache.clear()
+        self._usage.clear()
+
+    async def settle(self) -> None:
+        """An admin clock move: write the key uses noted so far."""
+        self.flush_usage()
+
+    def stop(self) -> None:
+        """Write what is still only in memory (key uses). Called when the
+        cloud shuts down, where it calls its services' stop()."""
+        self.flush_usage()
 
     # -- custom key stores: none exist here ------------------------------
 

@@ -5,6 +5,9 @@ material sealed (AES-256-GCM) under the master key kept in the data
 directory, with the key's ARN and material version as associated data, so
 a sealed blob cannot be moved to another key. A multi-Region replica is
 a row of its own (same key id, its region) with a copy of the material.
+
+Migration 2: GetKeyLastUsage's columns on kms_keys (see usage.py). Keys
+made before it get their tracking_start when the service next starts.
 """
 
 MIGRATIONS = [
@@ -36,5 +39,11 @@ MIGRATIONS = [
         account TEXT NOT NULL, region TEXT NOT NULL, key_id TEXT NOT NULL, token TEXT NOT NULL,
         wrapping_sealed BLOB NOT NULL, algorithm TEXT NOT NULL, wrapping_spec TEXT NOT NULL, expires REAL NOT NULL,
         PRIMARY KEY (account, region, key_id));
+    """,
+    """
+    ALTER TABLE kms_keys ADD COLUMN tracking_start REAL;
+    ALTER TABLE kms_keys ADD COLUMN last_operation TEXT;
+    ALTER TABLE kms_keys ADD COLUMN last_used REAL;
+    ALTER TABLE kms_keys ADD COLUMN last_request_id TEXT;
     """,
 ]
