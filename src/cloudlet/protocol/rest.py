@@ -25,7 +25,14 @@ _OPTIONAL_QUERY_LITERALS = {"x-id"}
 
 
 class Route:
-    __slots__ = ("op", "regex", "labels", "query", "score")
+    """One operation's method + URI pattern. Operations that share a
+    pattern (S3's PutObject, CopyObject, UploadPart and UploadPartCopy all
+    PUT /{Bucket}/{Key+}) are told apart by their required query and header
+    members (partNumber + uploadId, x-amz-copy-source), as the model states
+    them: the most demanding route whose required members are all present
+    wins."""
+
+    __slots__ = ("op", "regex", "labels", "query", "score", "required_query", "required_headers")
 
     def __init__(self, op: OperationModel):
         self.op = op
@@ -63,7 +70,27 @@ class Route:
             key, eq, value = part.partition("=")
             if key not in _OPTIONAL_QUERY_LITERALS:
                 self.query[key] = value if eq else None
-        self.score = (len(self.query), literal_chars, -len(labels), not greedy)
+        self.required_query: tuple[str, ...] = ()
+        self.required_headers: tuple[str, ...] = ()
+        shape = op.input
+        if shape is not None:
+            required = set(shape.required)
+            self.required_query = tuple(m.wire_name or n for n, m in shape.members.items()
+                                        if n in required and m.location == "querystring"
+                                        and (m.wire_name or n) not in self.query)
+            self.required_headers = tuple((m.wire_name or n).lower() for n, m in shape.members.items()
+                                          if n in required and m.location == "header")
+        # (a deprecated operation sharing its pattern with its successor,
+        # e.g. PutBucketNotification, goes last)
+        self.score = (len(self.query), len(self.required_query) + len(self.required_headers),
+                      not op.spec.get("deprecated", False), literal_chars, -len(labels), not greedy)
+
+    def satisfied(self, request: HttpRequest) -> bool:
+        """Whether the request carries every required query / header member."""
+        query = request.query
+        header = request.header
+        return all(q in query for q in self.required_query) and all(header(h) is not None
+                                                                    for h in self.required_headers)
 
     def match(self, raw_path: str, query: dict[str, str]) -> dict[str, str] | None:
         for key, value in self.query.items():
@@ -130,11 +157,17 @@ class RestProtocol(ABC):
         """(operation, labels) for the request, or None."""
         path = raw_path if raw_path is not None else request.raw_path
         query = request.query
+        fallback = None
         for route in routes_for(service).get(request.method, ()):
             labels = route.match(path, query)
             if labels is not None:
-                return route.op, labels
-        return None
+                if route.satisfied(request):
+                    return route.op, labels
+                if fallback is None:
+                    # Missing a required member: validation will say which,
+                    # unless a less demanding route fits the request.
+                    fallback = (route.op, labels)
+        return fallback
 
     def allowed_methods(self, service: ServiceModel, request: HttpRequest, raw_path: str | None = None) -> list[str]:
         path = raw_path if raw_path is not None else request.raw_path

@@ -79,6 +79,11 @@ class RestXmlProtocol(RestProtocol):
             self.write_located(shape, error.fields, headers, status)
             _BODY_WRITER.structure_body(fields, shape, {k: v for k, v in error.fields.items()
                                                         if k not in ("Message", "message")})
+            # Fields the model does not declare (S3's NoSuchBucket has no
+            # members, yet S3 sends BucketName): written as plain elements.
+            for k, v in error.fields.items():
+                if k not in shape.members and k not in ("Message", "message"):
+                    fields.append(f"<{k}>{escape(str(v))}</{k}>")
         elif error.fields:
             for k, v in error.fields.items():
                 fields.append(f"<{k}>{escape(str(v))}</{k}>")
