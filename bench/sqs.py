@@ -24,6 +24,11 @@ HTTP/1.1 keep-alive connections on uvloop, SQS JSON protocol, SigV4.
 
     .venv/bin/python bench/sqs.py [--seconds 5] [--concurrency 1,16,64]
         [--servers cloudlet,ministack,moto] [--skip-rss] [--million 1000000]
+        [--queue-attributes '{"SqsManagedSseEnabled": "false"}']
+
+New SQS queues are encrypted at rest by default (SSE-SQS, as on AWS);
+--queue-attributes gives every queue the bench makes other attributes
+(an unencrypted queue, a KMS key, ...).
 """
 
 from __future__ import annotations
@@ -93,12 +98,16 @@ def rss_kb(pid: int) -> tuple[int, int]:
 
 
 class Bench:
-    def __init__(self, name: str, port: int, seconds: float):
+    def __init__(self, name: str, port: int, seconds: float, queue_attributes: dict | None = None):
         self.name, self.port, self.seconds = name, port, seconds
         self.fill_rate = 0.0  # messages/s seen while filling
+        self.queue_attributes = queue_attributes or {}
 
     def queue(self, name: str) -> str:
-        return call(self.port, "CreateQueue", {"QueueName": name})["QueueUrl"]
+        payload = {"QueueName": name}
+        if self.queue_attributes:
+            payload["Attributes"] = self.queue_attributes
+        return call(self.port, "CreateQueue", payload)["QueueUrl"]
 
     def depth(self, url: str) -> int:
         attrs = call(self.port, "GetQueueAttributes", {"QueueUrl": url,
@@ -195,13 +204,13 @@ class Bench:
         return out
 
 
-def million(seconds: float, count: int) -> dict:
+def million(seconds: float, count: int, queue_attributes: dict | None = None) -> dict:
     """A fresh cloudlet; `count` 32-byte messages in one queue; its RSS."""
     with tempfile.TemporaryDirectory() as tmp:
         srv = server("cloudlet", tmpdir=tmp).start()
         try:
             wait_ready(srv.port, sts_request(srv.port))
-            b = Bench("cloudlet", srv.port, seconds)
+            b = Bench("cloudlet", srv.port, seconds, queue_attributes)
             url = b.queue("million")
             before = rss_kb(srv.proc.pid)
             t0 = time.perf_counter()
@@ -259,6 +268,8 @@ def main() -> int:
     parser.add_argument("--refill", type=int, default=1000, help="messages per round of the shallow measurement")
     parser.add_argument("--million", type=int, default=1_000_000, help="messages for the RSS measurement")
     parser.add_argument("--skip-rss", action="store_true")
+    parser.add_argument("--queue-attributes", type=json.loads, default={},
+                        help='attributes of every queue made, as JSON (e.g. {"SqsManagedSseEnabled": "false"})')
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     started = time.perf_counter()
@@ -273,7 +284,7 @@ def main() -> int:
             srv = server(name, tmpdir=tmp if name == "cloudlet" else None).start()
             try:
                 wait_ready(srv.port, sts_request(srv.port))
-                b = Bench(name, srv.port, args.seconds)
+                b = Bench(name, srv.port, args.seconds, args.queue_attributes)
                 sends[name] = {}
                 for c in levels:
                     r = sends[name][c] = b.send(c)
@@ -331,7 +342,7 @@ def main() -> int:
             print(f"| {name:9s} | {d['shallow']['mps']:11,.0f} | {'skipped':>15s} |       |  {d['skipped']}")
 
     if not args.skip_rss and "cloudlet" in args.servers.split(","):
-        m = million(args.seconds, args.million)
+        m = million(args.seconds, args.million, args.queue_attributes)
         print(f"\ncloudlet with {m['depth']:,} messages (32 bytes) waiting in one queue:")
         print(f"  filled {m['messages']:,} messages in {m['fill_seconds']:.1f} s ({m['fill_mps']:,.0f} msg/s, "
               f"SendMessageBatch on 8 connections, errors {m['errors']})")

@@ -6,6 +6,10 @@ resource `*`); a service refines it with hooks on its provider:
 
 - `authz_action(operation) -> str`          when the action is not the name
                                             ("" for calls AWS never authorizes)
+- `authz_action_params(ctx, operation, params)` the same, when the request
+                                            decides it (S3: a VersionId)
+- `authz_denial(ctx, action, resource, decision) -> AwsError`
+                                            the service's own AccessDenied
 - `authz_resources(ctx, operation, params)` the ARNs the call acts on
 - `authz_context(ctx, operation, params)`   service condition keys
 - `resource_policy(ctx, operation, resource, params) -> (document, account[, kind])`
@@ -53,8 +57,12 @@ class Authorizer:
         if self.mode == "off" or op.auth_type == "none":
             return
         principal = ctx.principal
-        hook = getattr(service, "authz_action", None)
-        action = hook(op.name) if hook else None
+        hook = getattr(service, "authz_action_params", None)
+        if hook is not None:
+            action = hook(ctx, op.name, params)  # the action may depend on the request (S3's VersionId)
+        else:
+            hook = getattr(service, "authz_action", None)
+            action = hook(op.name) if hook else None
         if action == "":
             return  # an operation AWS never authorizes (sts:GetCallerIdentity)
         if action is None:
@@ -85,6 +93,9 @@ class Authorizer:
                     self.log_soft(resource, action, decision, principal.arn,
                                   self.encoded(ctx, action, resource, decision, params))
                     continue
+                hook = getattr(service, "authz_denial", None)
+                if hook is not None:
+                    raise hook(ctx, action, resource, decision)
                 raise self.denied(op.service, principal.arn, action, resource, decision, own=True)
 
     def require(self, ctx, service, op, params: dict, action: str, resource: str, resource_policy,
@@ -101,6 +112,9 @@ class Authorizer:
             if self.mode == "soft":
                 self.log_soft(resource, action, decision, ctx.principal.arn)
                 return
+            hook = getattr(service, "authz_denial", None)
+            if hook is not None:
+                raise hook(ctx, action, resource, decision)
             raise self.denied(op.service, ctx.principal.arn, action, resource, decision)
 
     # -- the decision ----------------------------------------------------
@@ -121,11 +135,16 @@ class Authorizer:
         """A service principal has no identity policies, so its decision
         depends only on the resource policy and the request context; that
         context is the same from call to call (what the service acts for)
-        unless the policy reads the time, so decisions are memoized."""
+        unless the policy reads the time, so decisions are memoized. Not
+        for a target whose calls bring condition keys of their own
+        (`authz_context`: KMS's kms:EncryptionContext:*, when SQS asks for
+        a data key for SNS's delivery): those are decided each time."""
+        if getattr(service, "authz_context", None) is not None:
+            return self.decide(ctx, service, op, params, action, resource, resource_policy)
         document = resource_policy[0] if resource_policy else None
         extra = ctx.extra
         key = (ctx.principal.name, action, resource, document, ctx.region, ctx.account_id,
-               extra.get("aws:SourceArn"), extra.get("aws:SourceAccount"))
+               extra.get("aws:SourceArn"), extra.get("aws:SourceAccount"), ctx.invoked_by)
         found = self._service_decisions.get(key)
         if found is None:
             found = self.decide(ctx, service, op, params, action, resource, resource_policy)

@@ -219,7 +219,8 @@ class Gateway:
 
     async def call(self, service_name: str, operation: str, params: dict, *, account_id: str,
                    region: str, invoked_by: str, principal: Principal | None = None,
-                   request_id: str | None = None, source_arn: str | None = None) -> dict:
+                   request_id: str | None = None, source_arn: str | None = None,
+                   source_account: str | None = None) -> dict:
         """Call another service's operation as a service principal (e.g.
         SNS delivering to SQS), authorized by the target's resource policy
         with aws:SourceArn/aws:SourceAccount naming what the service acts
@@ -241,7 +242,9 @@ class Gateway:
             user_agent=invoked_by, source_ip=invoked_by)
         if source_arn:
             ctx.extra["aws:SourceArn"] = source_arn
-            ctx.extra["aws:SourceAccount"] = ctx.extra["aws:SourceOwner"] = source_arn.split(":")[4]
+            # (an S3 bucket's ARN names no account: the caller says whose it is)
+            ctx.extra["aws:SourceAccount"] = ctx.extra["aws:SourceOwner"] = \
+                source_account or source_arn.split(":")[4]
         if service.check_input is not None:
             service.check_input(op, params, ctx.request)
         else:
@@ -249,6 +252,19 @@ class Gateway:
         cloud.authorizer.check(ctx, service, op, params)
         fn, is_async = handler
         return (await fn(ctx, params)) if is_async else fn(ctx, params)
+
+    def call_sync(self, service_name: str, operation: str, params: dict, **kwargs) -> dict:
+        """`call` from synchronous code, for a target whose provider method
+        is synchronous (SQS's SendMessage asking KMS for a data key): the
+        same checks and authorization, run to completion at once. A target
+        method that would suspend is refused (use `call`)."""
+        coro = self.call(service_name, operation, params, **kwargs)
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            return done.value
+        coro.close()
+        raise RuntimeError(f"{service_name}.{operation} is asynchronous: use Gateway.call")
 
     async def call_many(self, service_name: str, operation: str, calls: list[tuple[dict, str, str]], *,
                         invoked_by: str, source_arn: str | None = None,

@@ -38,7 +38,7 @@ SNS_PRINCIPAL = "sns.amazonaws.com"
 USER_AGENT = "Amazon Simple Notification Service Agent"
 LEASE_SECONDS = 60.0  # clock time an in-flight delivery is held before another attempt may take it
 _DELIVERY_COLUMNS = ("id, subscription_arn, topic_arn, endpoint, message_type, message_id, body, raw, attempt, "
-                     "created")
+                     "created, data_key, sealed")
 
 
 class DeliveryOps:
@@ -133,15 +133,24 @@ class DeliveryOps:
 
     # -- HTTP/S ----------------------------------------------------------
 
-    def queue_http(self, sub, message_type: str, message_id: str, body: str, raw: bool = False) -> None:
-        """Record an HTTP/S delivery (inside the caller's storage unit) and
-        have the delivery job pick it up now."""
+    def queue_http(self, sub, message_type: str, message_id: str, body: str, raw: bool = False,
+                   sealer=None) -> None:
+        """Record an HTTP/S delivery (inside the caller's storage unit),
+        sealed by an encrypted topic's data key, and have the delivery job
+        pick it up now."""
         now = self.clock.now()
         with self.storage.tx():
-            self.storage.execute(
-                "INSERT INTO sns_deliveries (subscription_arn, topic_arn, endpoint, message_type, message_id, body, "
-                "raw, next_attempt, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (sub.arn, sub.topic_arn, sub.endpoint, message_type, message_id, body, int(raw), now, now))
+            if sealer is None:
+                self.storage.execute(
+                    "INSERT INTO sns_deliveries (subscription_arn, topic_arn, endpoint, message_type, message_id, "
+                    "body, raw, next_attempt, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (sub.arn, sub.topic_arn, sub.endpoint, message_type, message_id, body, int(raw), now, now))
+            else:
+                self.storage.execute(
+                    "INSERT INTO sns_deliveries (subscription_arn, topic_arn, endpoint, message_type, message_id, "
+                    "body, raw, next_attempt, created, data_key, sealed) VALUES (?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?)",
+                    (sub.arn, sub.topic_arn, sub.endpoint, message_type, message_id, int(raw), now, now,
+                     sealer.data_key, sealer.seal(body.encode(), message_id.encode())))
         self.kick_deliveries(now)
 
     def kick_deliveries(self, when: float) -> None:
@@ -189,12 +198,25 @@ class DeliveryOps:
         self._schedule_next_delivery()
 
     async def _deliver_http(self, row) -> None:
-        delivery_id, sub_arn, topic_arn, endpoint, message_type, message_id, body, raw, attempt, created = row
+        (delivery_id, sub_arn, topic_arn, endpoint, message_type, message_id, body, raw, attempt, created, data_key,
+         sealed) = row
         sub = self.find_subscription(sub_arn, include_deleted=True)
         topic = self.find_topic(topic_arn)
         if sub is None or topic is None:
             self._finish_delivery(delivery_id)
             return
+        if data_key is not None:
+            try:
+                body = self.delivery_sealer(data_key).open(bytes(sealed), message_id.encode()).decode()
+            except AwsError as err:
+                # SNS cannot read what it kept (its KMS key is unusable):
+                # tried again later, within the hour deliveries get.
+                log.info("SNS could not decrypt delivery %s: %s %s", message_id, err.code, err.message)
+                if self.clock.now() - created > deliverypolicy.MAX_TOTAL_RETRY_SECONDS:
+                    self._finish_delivery(delivery_id)
+                else:
+                    self._reschedule_delivery(delivery_id, attempt, self.clock.now() + 60)
+                return
         policy = self.effective_delivery_policy(topic, sub)
         delays = deliverypolicy.retry_delays(policy)
         headers = self._http_headers(sub, policy, message_type, message_id, topic_arn, bool(raw))

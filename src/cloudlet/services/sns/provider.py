@@ -16,6 +16,7 @@ from cloudlet.services.sns.delivery import DeliveryOps
 from cloudlet.services.sns.platform import PlatformOps
 from cloudlet.services.sns.publish import PublishOps
 from cloudlet.services.sns.sms import SmsOps
+from cloudlet.services.sns.sse import TopicEncryptionOps
 from cloudlet.services.sns.store import MIGRATIONS
 from cloudlet.services.sns.subscriptions import SubscriptionOps
 from cloudlet.services.sns.topics import TopicOps
@@ -27,7 +28,8 @@ _ACTIONS = {"PublishBatch": "SNS:Publish", "ConfirmSubscription": "", "Unsubscri
 _TOPIC_PARAMS = ("TopicArn", "ResourceArn")
 
 
-class SnsService(TopicOps, SubscriptionOps, PublishOps, DeliveryOps, SmsOps, PlatformOps, Service):
+class SnsService(TopicOps, SubscriptionOps, PublishOps, DeliveryOps, SmsOps, PlatformOps, TopicEncryptionOps,
+                 Service):
     model_name = "sns"
     migrations = MIGRATIONS
     max_subscriptions_per_topic = 12_500_000
@@ -39,6 +41,9 @@ class SnsService(TopicOps, SubscriptionOps, PublishOps, DeliveryOps, SmsOps, Pla
         self._inflight: set = set()  # HTTP/S delivery tasks under way
         self._throttle: dict = {}  # subscription ARN -> clock time its endpoint may next be sent to
         self._fifo_locks: dict = {}
+        # Encryption at rest (sse.py): data keys in use (plaintext, this process only).
+        self._publish_keys: dict = {}
+        self._delivery_keys: dict = {}
 
     def start(self) -> None:
         self.cloud.scheduler.every("sns-dedup-sweep", 300, self._sweep)
@@ -47,6 +52,7 @@ class SnsService(TopicOps, SubscriptionOps, PublishOps, DeliveryOps, SmsOps, Pla
     def _sweep(self, now: float) -> None:
         with self.storage.tx():
             self.storage.execute("DELETE FROM sns_dedup WHERE expires <= ?", (now,))
+        self.forget_data_keys(now)
 
     @property
     def sign_pool(self):
@@ -68,6 +74,8 @@ class SnsService(TopicOps, SubscriptionOps, PublishOps, DeliveryOps, SmsOps, Pla
     def reset(self) -> None:
         self._throttle.clear()
         self._fifo_locks.clear()
+        self._publish_keys.clear()
+        self._delivery_keys.clear()
 
     def metric(self, topic, name: str, value: float, unit: str = "Count") -> None:
         """An AWS/SNS metric datum, for CloudWatch once it exists (a sink on

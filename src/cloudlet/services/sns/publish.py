@@ -41,8 +41,11 @@ class PublishOps:
             return self.publish_to_endpoint(ctx, target_arn, message)
         topic = self.topic(topic_arn or target_arn)
         self._check_fifo(topic, message)
+        # An encrypted topic: the publisher's KMS permissions are checked
+        # at publish time (sse.py).
+        sealer = await self.topic_sealer(ctx, topic)
         async with self._topic_lock(topic):
-            return await self._publish(ctx, topic, message)
+            return await self._publish(ctx, topic, message, sealer)
 
     async def PublishBatch(self, ctx, params):
         topic = self.topic(params["TopicArn"])
@@ -73,9 +76,10 @@ class PublishOps:
             raise AwsError("BatchRequestTooLongException",
                            "The length of all the messages put together is more than the limit.")
         successful = []
+        sealer = await self.topic_sealer(ctx, topic)
         async with self._topic_lock(topic):
             for entry_id, message in batch:
-                result = await self._publish(ctx, topic, message)
+                result = await self._publish(ctx, topic, message, sealer)
                 successful.append({"Id": entry_id, **result})
         return {"Successful": successful, "Failed": []}
 
@@ -126,7 +130,7 @@ class PublishOps:
 
     # -- publishing to a topic -------------------------------------------
 
-    async def _publish(self, ctx, topic, message: Message) -> dict:
+    async def _publish(self, ctx, topic, message: Message, sealer=None) -> dict:
         now = self.clock.now()
         sequence = None
         dedup_id = None
@@ -151,7 +155,7 @@ class PublishOps:
                     (topic.id, key, message_id, sequence, now + DEDUP_SECONDS))
         # Each delivery is its own storage unit; all of them commit with the
         # publish before it is answered.
-        await self.fan_out(ctx, topic, message, message_id, now, sequence, dedup_id)
+        await self.fan_out(ctx, topic, message, message_id, now, sequence, dedup_id, sealer)
         self.metric(topic, "NumberOfMessagesPublished", 1)
         self.metric(topic, "PublishSize", message.size(), unit="Bytes")
         out = {"MessageId": message_id}
@@ -160,7 +164,9 @@ class PublishOps:
         return out
 
     async def fan_out(self, ctx, topic, message: Message, message_id: str, now: float, sequence: str | None,
-                      dedup_id: str | None) -> None:
+                      dedup_id: str | None, sealer=None) -> None:
+        """Deliver to every matching subscription; `sealer` (an encrypted
+        topic's data key) seals what waits in storage for HTTP/S."""
         matched = [sub for sub in self.topic_subscriptions(topic.arn) if self._matches(topic, sub, message)]
         if not matched:
             return
@@ -184,10 +190,12 @@ class PublishOps:
                 to_sqs.append((sub, self._sqs_params(sub.endpoint, body, attributes, group, dedup)))
             elif protocol in ("http", "https"):
                 if sub.raw:
-                    self.queue_http(sub, "Notification", message_id, message.for_protocol(protocol), raw=True)
+                    self.queue_http(sub, "Notification", message_id, message.for_protocol(protocol), raw=True,
+                                    sealer=sealer)
                 else:
                     self.queue_http(sub, "Notification", message_id,
-                                    notifications[message.for_protocol(protocol)].text(urls.unsubscribe(sub.arn)))
+                                    notifications[message.for_protocol(protocol)].text(urls.unsubscribe(sub.arn)),
+                                    sealer=sealer)
             elif protocol == "email":
                 self.capture_for(topic, sub, message_id, message.for_protocol("email"),
                                  message.subject or "AWS Notification Message", message.attributes or None)

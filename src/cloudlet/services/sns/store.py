@@ -4,6 +4,8 @@ sns_deliveries holds the HTTP/S deliveries (notifications and
 confirmations) not yet made: written with the call that causes them,
 deleted once delivered, dead-lettered or given up. next_attempt is clock
 time; `leased` marks one in flight (cleared at start).
+
+Migrations are appended, never edited.
 """
 
 MIGRATIONS = [
@@ -37,5 +39,15 @@ MIGRATIONS = [
     CREATE TABLE sns_platform (
         arn TEXT PRIMARY KEY, account TEXT NOT NULL, kind TEXT NOT NULL, parent TEXT, name TEXT,
         attributes TEXT NOT NULL, created REAL NOT NULL);
+    """,
+    # Encryption at rest of a KMS-encrypted topic's pending deliveries
+    # (sse.py): data_key names the sns_data_keys row whose key sealed the
+    # body into `sealed` (body is then ''); NULL: plaintext.
+    """
+    ALTER TABLE sns_deliveries ADD COLUMN data_key INTEGER;
+    ALTER TABLE sns_deliveries ADD COLUMN sealed BLOB;
+    CREATE TABLE sns_data_keys (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, topic_arn TEXT NOT NULL, kms_key TEXT NOT NULL,
+        blob BLOB NOT NULL, created REAL NOT NULL);
     """,
 ]

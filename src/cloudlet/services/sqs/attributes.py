@@ -92,6 +92,26 @@ def validate(attributes: dict[str, str], fifo: bool, creating: bool, resolve_arn
     return out
 
 
+def check_encryption(checked: dict[str, str]) -> None:
+    """SSE-KMS and SSE-SQS exclude each other within a request."""
+    if checked.get("SqsManagedSseEnabled") == "true" and checked.get("KmsMasterKeyId"):
+        raise AwsError("InvalidAttributeName", "You can use one type of server-side encryption (SSE) at one time. "
+                                               "You can either enable KMS SSE or SQS SSE.")
+
+
+def apply_encryption(merged: dict[str, str], checked: dict[str, str]) -> None:
+    """The encryption attributes after a request set `checked`: a KMS key
+    turns SSE-SQS off (the reuse period defaults to 300 s); SSE-SQS turned
+    on drops the KMS key."""
+    if checked.get("SqsManagedSseEnabled") == "true" and "KmsMasterKeyId" not in checked:
+        merged.pop("KmsMasterKeyId", None)
+        merged.pop("KmsDataKeyReusePeriodSeconds", None)
+    if merged.get("KmsMasterKeyId"):
+        merged.setdefault("KmsDataKeyReusePeriodSeconds", _RANGES["KmsDataKeyReusePeriodSeconds"][0])
+        if "SqsManagedSseEnabled" not in checked:
+            merged["SqsManagedSseEnabled"] = "false"
+
+
 def _redrive_policy(value: str, fifo: bool, resolve_arn) -> str:
     def bad(reason: str) -> AwsError:
         return AwsError("InvalidParameterValue", f"Value {value} for parameter RedrivePolicy is invalid. Reason: {reason}")

@@ -28,7 +28,7 @@ _SYSTEM_NAMES = ("SenderId", "SentTimestamp", "ApproximateReceiveCount", "Approx
                  "SequenceNumber", "MessageDeduplicationId", "MessageGroupId", "AWSTraceHeader",
                  "DeadLetterQueueSourceArn")
 _MSG_COLUMNS = ("id, message_id, body, md5_body, attributes, md5_attributes, system, sent, receive_count, "
-                "first_receive, sender_id, group_id, dedup_id, seq, source_arn, expires_at")
+                "first_receive, sender_id, group_id, dedup_id, seq, source_arn, expires_at, data_key, sealed")
 
 
 def _encode_attributes(attributes: dict | None) -> str | None:
@@ -148,8 +148,9 @@ class MessagingOps:
             "size": size,
         }
 
-    def _store(self, ctx, queue: Queue, m: dict, now: float) -> dict:
-        """Insert one prepared message (inside the caller's transaction)."""
+    def _store(self, ctx, queue: Queue, m: dict, now: float, sealer=None) -> dict:
+        """Insert one prepared message (inside the caller's transaction),
+        sealed by `sealer` if the queue encrypts (sse.py)."""
         message_id = new_request_id()  # a random version-4 UUID
         seq = None
         if queue.fifo:
@@ -168,13 +169,23 @@ class MessagingOps:
                                  "ON CONFLICT (queue_id, key) DO UPDATE SET message_id = excluded.message_id, "
                                  "seq = excluded.seq, expires = excluded.expires",
                                  (queue.id, scope_key, message_id, seq, now + DEDUP_WINDOW))
-        self.storage.execute(
-            "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attributes, md5_attributes, system, "
-            "md5_system, sent, visible_at, expires_at, sender_id, group_id, dedup_id, seq) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (queue.id, message_id, m["body"], m["md5_body"], m["attributes"], m["md5_attributes"], m["system"],
-             m["md5_system"], now, m["visible_at"], m["expires_at"], self.sender_id(ctx), m["group"],
-             m["dedup"] if queue.fifo else None, seq))
+        if sealer is None:
+            self.storage.execute(
+                "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attributes, md5_attributes, system, "
+                "md5_system, sent, visible_at, expires_at, sender_id, group_id, dedup_id, seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (queue.id, message_id, m["body"], m["md5_body"], m["attributes"], m["md5_attributes"], m["system"],
+                 m["md5_system"], now, m["visible_at"], m["expires_at"], self.sender_id(ctx), m["group"],
+                 m["dedup"] if queue.fifo else None, seq))
+        else:
+            self.storage.execute(
+                "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, md5_attributes, system, "
+                "md5_system, sent, visible_at, expires_at, sender_id, group_id, dedup_id, seq, data_key, sealed) "
+                "VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (queue.id, message_id, m["md5_body"], m["md5_attributes"], m["system"], m["md5_system"], now,
+                 m["visible_at"], m["expires_at"], self.sender_id(ctx), m["group"],
+                 m["dedup"] if queue.fifo else None, seq, sealer.data_key,
+                 self.seal(sealer, message_id, m["body"], m["attributes"])))
         return self._sent(message_id, m, seq)
 
     @staticmethod
@@ -196,8 +207,9 @@ class MessagingOps:
         queue = self.queue_for(ctx, params)
         now = self.clock.now()
         prepared = self._prepare(ctx, queue, params, now)
+        sealer = self.sealer_for(ctx, queue)
         with self.storage.tx():
-            out = self._store(ctx, queue, prepared, now)
+            out = self._store(ctx, queue, prepared, now, sealer)
         if prepared["visible_at"] <= now:
             self.wake(queue.id)
         return out
@@ -209,27 +221,41 @@ class MessagingOps:
     def send_to_many(self, calls: list) -> list:
         """SendMessage for many (ctx, params), to any queues (SNS fanning
         out): each validated on its own, the standard-queue messages stored
-        by one statement. Returns each output or AwsError, in order."""
+        by one statement. Returns each output or AwsError, in order.
+        Data keys (KMS calls) are had before the storage unit opens, so
+        none is remembered from a unit that could still roll back."""
         now = self.clock.now()
         results: list = [None] * len(calls)
+        ready = []
+        for i, (ctx, params) in enumerate(calls):
+            try:
+                queue = self.queue_for(ctx, params)
+                m = self._prepare(ctx, queue, params, now)
+                sealer = self.sealer_for(ctx, queue)
+            except AwsError as err:
+                results[i] = err
+                continue
+            ready.append((i, ctx, queue, m, sealer))
         rows = []
+        sealed_rows = []
         woken = set()
         with self.storage.tx():
-            for i, (ctx, params) in enumerate(calls):
-                try:
-                    queue = self.queue_for(ctx, params)
-                    m = self._prepare(ctx, queue, params, now)
-                    if queue.fifo:
-                        results[i] = self._store(ctx, queue, m, now)
-                    else:
-                        message_id = new_request_id()
-                        rows.append((queue.id, message_id, m["body"], m["md5_body"], m["attributes"],
-                                     m["md5_attributes"], m["system"], m["md5_system"], now, m["visible_at"],
-                                     m["expires_at"], self.sender_id(ctx), m["group"]))
-                        results[i] = self._sent(message_id, m, None)
-                except AwsError as err:
-                    results[i] = err
-                    continue
+            for i, ctx, queue, m, sealer in ready:
+                if queue.fifo:
+                    results[i] = self._store(ctx, queue, m, now, sealer)
+                elif sealer is None:
+                    message_id = new_request_id()
+                    rows.append((queue.id, message_id, m["body"], m["md5_body"], m["attributes"],
+                                 m["md5_attributes"], m["system"], m["md5_system"], now, m["visible_at"],
+                                 m["expires_at"], self.sender_id(ctx), m["group"]))
+                    results[i] = self._sent(message_id, m, None)
+                else:
+                    message_id = new_request_id()
+                    sealed_rows.append((queue.id, message_id, m["md5_body"], m["md5_attributes"], m["system"],
+                                        m["md5_system"], now, m["visible_at"], m["expires_at"],
+                                        self.sender_id(ctx), m["group"], sealer.data_key,
+                                        self.seal(sealer, message_id, m["body"], m["attributes"])))
+                    results[i] = self._sent(message_id, m, None)
                 if m["visible_at"] <= now:
                     woken.add(queue.id)
             if rows:
@@ -237,6 +263,11 @@ class MessagingOps:
                     "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attributes, md5_attributes, "
                     "system, md5_system, sent, visible_at, expires_at, sender_id, group_id) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            if sealed_rows:
+                self.storage.executemany(
+                    "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, md5_attributes, system, "
+                    "md5_system, sent, visible_at, expires_at, sender_id, group_id, data_key, sealed) "
+                    "VALUES (?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", sealed_rows)
         for queue_id in woken:
             self.wake(queue_id)
         return results
@@ -273,6 +304,7 @@ class MessagingOps:
         now = self.clock.now()
         successful, failed = [], []
         wake = False
+        sealer = self.sealer_for(ctx, queue)
         with self.storage.tx():
             for entry in entries:
                 try:
@@ -280,7 +312,7 @@ class MessagingOps:
                 except AwsError as err:
                     failed.append(self._failure(entry["Id"], err))
                     continue
-                out = self._store(ctx, queue, prepared, now)
+                out = self._store(ctx, queue, prepared, now, sealer)
                 out["Id"] = entry["Id"]
                 successful.append(out)
                 wake = wake or prepared["visible_at"] <= now
@@ -309,7 +341,7 @@ class MessagingOps:
         if visibility is None:
             visibility = queue.int_attr("VisibilityTimeout")
         attempt = params.get("ReceiveRequestAttemptId") if queue.fifo else None
-        messages = self._receive(queue, count, visibility, attempt)
+        messages = self._receive(ctx, queue, count, visibility, attempt)
         if not messages and wait > 0:
             clock_deadline = self.clock.now() + wait
             real_deadline = time.monotonic() + wait
@@ -331,7 +363,7 @@ class MessagingOps:
                 current = self.find_queue(queue.region, queue.account, queue.name)
                 if current is None or current.id != queue.id:
                     raise AwsError("QueueDoesNotExist", "The specified queue does not exist.")
-                messages = self._receive(current, count, visibility, attempt)
+                messages = self._receive(ctx, current, count, visibility, attempt)
         return {"Messages": [self._message_out(queue, m, params) for m in messages]} if messages else {}
 
     def _next_visible(self, queue_id: int, now: float) -> float:
@@ -339,13 +371,15 @@ class MessagingOps:
                                       (queue_id, now))
         return soonest if soonest is not None else float("inf")
 
-    def _receive(self, queue: Queue, count: int, visibility: int, attempt: str | None) -> list[tuple]:
+    def _receive(self, ctx, queue: Queue, count: int, visibility: int, attempt: str | None) -> list[tuple]:
+        """Take up to `count` messages (rows of _MSG_COLUMNS + the receipt
+        nonce, opened). A KMS refusal to open them raises and takes none."""
         now = self.clock.now()
         with self.storage.tx():
             if attempt:
                 found = self._replay_attempt(queue, attempt, now)
                 if found is not None:
-                    return found
+                    return self.open_rows(ctx, queue, found)
             if queue.fifo:
                 candidates = self.storage.all(
                     f"SELECT {_MSG_COLUMNS} FROM sqs_messages m WHERE queue_id = ? AND visible_at <= ? AND expires_at > ? "
@@ -367,6 +401,7 @@ class MessagingOps:
                 if redrive is not None and row[8] >= redrive[1] and self._dead_letter(queue, row, redrive[0], now):
                     continue
                 taken.append(row[:8] + (row[8] + 1, row[9] if row[9] is not None else now) + row[10:] + (nonce,))
+            taken = self.open_rows(ctx, queue, taken)
             if taken:
                 marks = ",".join("?" * len(taken))
                 self.storage.execute(
@@ -415,13 +450,15 @@ class MessagingOps:
         dlq = self.queue_by_arn(dlq_arn)
         if dlq is None or not attrs.redrive_allows(dlq.attributes, queue.arn):
             return False
-        (row_id, message_id, body, md5_body, attributes, md5_attributes, system, sent, _count, _first, sender,
-         group, dedup, seq, _source, _expires) = row
+        row_id, sent = row[0], row[7]
+        # The message keeps its encryption (sse.py): its reader needs the
+        # source queue's key, as on AWS.
         self.storage.execute(
             "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attributes, md5_attributes, system, "
-            "md5_system, sent, visible_at, expires_at, sender_id, group_id, dedup_id, seq, source_arn) "
+            "md5_system, sent, visible_at, expires_at, sender_id, group_id, dedup_id, seq, source_arn, data_key, "
+            "sealed) "
             "SELECT ?, message_id, body, md5_body, attributes, md5_attributes, system, md5_system, sent, ?, ?, "
-            "sender_id, group_id, dedup_id, seq, ? FROM sqs_messages WHERE id = ?",
+            "sender_id, group_id, dedup_id, seq, ?, data_key, sealed FROM sqs_messages WHERE id = ?",
             (dlq.id, now, sent + dlq.int_attr("MessageRetentionPeriod"), queue.arn, row_id))
         self.storage.execute("DELETE FROM sqs_messages WHERE id = ?", (row_id,))
         self.wake(dlq.id)
@@ -429,7 +466,7 @@ class MessagingOps:
 
     def _message_out(self, queue: Queue, row: tuple, params: dict) -> dict:
         (row_id, message_id, body, md5_body, attributes, md5_attributes, system, sent, count, first, sender, group,
-         dedup, seq, source, _expires, nonce) = row
+         dedup, seq, source, _expires, _data_key, _sealed, nonce) = row
         out = {"MessageId": message_id, "ReceiptHandle": receipt_handle(queue.id, row_id, nonce),
                "MD5OfBody": md5_body, "Body": body}
         wanted = set(params.get("AttributeNames") or ()) | set(params.get("MessageSystemAttributeNames") or ())

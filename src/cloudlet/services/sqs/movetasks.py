@@ -124,9 +124,9 @@ class MoveTaskOps:
                 return
             self.storage.execute(
                 "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attributes, md5_attributes, system, "
-                "md5_system, sent, visible_at, expires_at, sender_id, group_id, dedup_id, seq) "
+                "md5_system, sent, visible_at, expires_at, sender_id, group_id, dedup_id, seq, data_key, sealed) "
                 "SELECT ?, message_id, body, md5_body, attributes, md5_attributes, system, md5_system, sent, ?, ?, "
-                "sender_id, group_id, dedup_id, seq FROM sqs_messages WHERE id = ?",
+                "sender_id, group_id, dedup_id, seq, data_key, sealed FROM sqs_messages WHERE id = ?",
                 (target.id, now, now + target.int_attr("MessageRetentionPeriod"), row_id))
             self.storage.execute("DELETE FROM sqs_messages WHERE id = ?", (row_id,))
             self.wake(target.id)

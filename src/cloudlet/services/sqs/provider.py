@@ -16,6 +16,7 @@ from cloudlet.services.sqs.messaging import MessagingOps
 from cloudlet.services.sqs.movetasks import MoveTaskOps
 from cloudlet.services.sqs.queues import QueueOps
 from cloudlet.services.sqs.querycompat import MODEL_PATCH
+from cloudlet.services.sqs.sse import EncryptionOps
 from cloudlet.services.sqs.store import MIGRATIONS
 
 # IAM authorizes the batch operations as their single forms.
@@ -23,7 +24,7 @@ _ACTIONS = {"SendMessageBatch": "sqs:SendMessage", "DeleteMessageBatch": "sqs:De
             "ChangeMessageVisibilityBatch": "sqs:ChangeMessageVisibility"}
 
 
-class SqsService(QueueOps, MessagingOps, MoveTaskOps, Service):
+class SqsService(QueueOps, MessagingOps, MoveTaskOps, EncryptionOps, Service):
     model_name = "sqs"
     migrations = MIGRATIONS
     model_patch = MODEL_PATCH
@@ -36,6 +37,11 @@ class SqsService(QueueOps, MessagingOps, MoveTaskOps, Service):
         self._queue_cache: dict = {}
         # Background deletions in progress (kept so they are not collected).
         self._background: set = set()
+        # Encryption at rest (sse.py): SQS's own key, and the data keys in
+        # use per requester (plaintext keys, this process only).
+        self._sse_sqs = None
+        self._send_keys: dict = {}
+        self._open_keys: dict = {}
 
     def start(self) -> None:
         self.cloud.scheduler.every("sqs-retention", 60, self._sweep)
@@ -55,6 +61,7 @@ class SqsService(QueueOps, MessagingOps, MoveTaskOps, Service):
             self.storage.execute("DELETE FROM sqs_dedup WHERE expires <= ?", (now,))
             self.storage.execute("DELETE FROM sqs_receive_attempts WHERE expires <= ?", (now,))
             self.storage.execute("DELETE FROM sqs_deleted_queues WHERE deleted <= ?", (now - 3600,))
+        self.forget_data_keys(now)
 
     async def _orphans(self, now: float) -> None:
         await self.delete_messages("queue_id NOT IN (SELECT id FROM sqs_queues)", ())
@@ -81,6 +88,8 @@ class SqsService(QueueOps, MessagingOps, MoveTaskOps, Service):
 
     def reset(self) -> None:
         self._queue_cache.clear()
+        self._send_keys.clear()
+        self._open_keys.clear()
         self._wake_all()
 
     # -- input checks (SQS's own words, not the generic ones) -----------

@@ -24,7 +24,7 @@ class Queue:
     """One queue row, with its attributes decoded."""
 
     __slots__ = ("id", "account", "region", "name", "arn", "fifo", "created", "modified", "attributes", "tags",
-                 "purged")
+                 "purged", "kms_key", "sse_sqs", "reuse")
 
     def __init__(self, row):
         (self.id, self.account, self.region, self.name, self.arn, fifo, self.created, self.modified, attributes,
@@ -32,6 +32,10 @@ class Queue:
         self.fifo = bool(fifo)
         self.attributes: dict[str, str] = orjson.loads(attributes)
         self.tags: dict[str, str] = orjson.loads(tags)
+        # Server-side encryption (sse.py): SSE-KMS with this key, or SSE-SQS.
+        self.kms_key: str | None = self.attributes.get("KmsMasterKeyId") or None
+        self.sse_sqs = self.kms_key is None and self.attributes.get("SqsManagedSseEnabled") == "true"
+        self.reuse = int(self.attributes.get("KmsDataKeyReusePeriodSeconds") or 300)
 
     def int_attr(self, name: str) -> int:
         return int(self.attributes[name])
@@ -140,9 +144,11 @@ class QueueOps:
             raise AwsError("InvalidParameterValue", "Can only include alphanumeric characters, hyphens, or underscores. "
                                                     "1 to 80 in length")
         checked = attrs.validate(given, fifo, creating=True, resolve_arn=self._arn_exists)
+        attrs.check_encryption(checked)
         self._check_redrive_allowed(checked, self.queue_arn(ctx.region, ctx.account_id, name))
         wanted = attrs.defaults(fifo)
         wanted.update(checked)
+        attrs.apply_encryption(wanted, checked)
         if fifo:
             wanted["FifoQueue"] = "true"
         tags = dict(params.get("tags") or {})
@@ -290,6 +296,7 @@ class QueueOps:
         queue = self.queue_for(ctx, params)
         given = dict(params.get("Attributes") or {})
         checked = attrs.validate(given, queue.fifo, creating=False, resolve_arn=self._arn_exists)
+        attrs.check_encryption(checked)
         self._check_redrive_allowed(checked, queue.arn)
         merged = dict(queue.attributes)
         for key, value in checked.items():
@@ -297,10 +304,7 @@ class QueueOps:
                 merged.pop(key, None)
             else:
                 merged[key] = value
-        if "KmsMasterKeyId" in merged:
-            merged.setdefault("KmsDataKeyReusePeriodSeconds", "300")
-            if "SqsManagedSseEnabled" not in checked:
-                merged["SqsManagedSseEnabled"] = "false"
+        attrs.apply_encryption(merged, checked)
         with self.storage.tx():
             self.storage.execute("UPDATE sqs_queues SET attributes = ?, modified = ? WHERE id = ?",
                                  (orjson.dumps(merged).decode(), self.clock.now(), queue.id))

@@ -1,6 +1,9 @@
 """SQS's tables. Messages are rows: a receive is one UPDATE ... RETURNING
 over the (queue, visible_at) index, so its cost does not grow with the
-number of messages waiting."""
+number of messages waiting.
+
+Migrations are appended, never edited: a data directory keeps the ones it
+ran."""
 
 MIGRATIONS = [
     """
@@ -31,5 +34,18 @@ MIGRATIONS = [
         handle TEXT PRIMARY KEY, source_arn TEXT NOT NULL, destination_arn TEXT, rate INTEGER,
         status TEXT NOT NULL, started REAL NOT NULL, last_tick REAL NOT NULL, moved INTEGER NOT NULL DEFAULT 0,
         to_move INTEGER NOT NULL, budget REAL NOT NULL DEFAULT 0, failure TEXT);
+    """,
+    # Server-side encryption (sse.py). data_key: NULL = stored in plaintext
+    # (rows from before SSE, queues without it), 0 = SSE-SQS (sealed by
+    # SQS's own key), > 0 = SSE-KMS (the row of sqs_data_keys whose key
+    # sealed it). An encrypted row keeps body '' and attributes NULL; both
+    # are in `sealed`.
+    """
+    ALTER TABLE sqs_messages ADD COLUMN data_key INTEGER;
+    ALTER TABLE sqs_messages ADD COLUMN sealed BLOB;
+    CREATE INDEX sqs_messages_kms_keys ON sqs_messages (data_key) WHERE data_key > 0;
+    CREATE TABLE sqs_data_keys (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, queue_arn TEXT NOT NULL, kms_key TEXT NOT NULL,
+        blob BLOB NOT NULL, created REAL NOT NULL);
     """,
 ]
