@@ -29,6 +29,8 @@ log = logging.getLogger("cloudlet")
 _CLOCK_KEY = "clock.virtual"
 # Request bodies larger than this are written to a file as they arrive.
 SPOOL_BYTES = 1 << 20
+# Streamed response bodies up to this size are sent in one message.
+SMALL_STREAM = 256 * 1024
 
 
 class Cloudlet:
@@ -44,7 +46,7 @@ class Cloudlet:
             self.data_dir = os.path.abspath(settings.data_dir)
             os.makedirs(self.data_dir, exist_ok=True)
         self.storage = Storage(os.path.join(self.data_dir, "cloudlet.db"), synchronous=settings.sync)
-        self.blobs = BlobStore(os.path.join(self.data_dir, "blobs"))
+        self.blobs = BlobStore(os.path.join(self.data_dir, "blobs"), fsync=settings.sync == "FULL")
         saved = self.storage.get_meta(_CLOCK_KEY)
         if saved is not None:
             self.clock = Clock(float(saved))
@@ -216,7 +218,14 @@ class AsgiApp:
                 has_length = True
             out_headers.append((k.encode("latin-1"), v.encode("latin-1", "replace")))
         payload = response.body
-        if not has_length:
+        if isinstance(payload, StreamBody) and payload.length <= SMALL_STREAM:
+            # A small object in one send: each ASGI message costs more than
+            # joining its pieces.
+            try:
+                payload = b"".join(payload.chunks) if scope["method"] != "HEAD" else b""
+            finally:
+                response.body.close()
+        if not has_length and response.status not in (204, 304):
             out_headers.append((b"content-length", str(len(payload)).encode()))
         await send({"type": "http.response.start", "status": response.status, "headers": out_headers})
         if not isinstance(payload, StreamBody):

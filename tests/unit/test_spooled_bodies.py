@@ -107,10 +107,7 @@ def test_disconnect_while_spooling_leaves_no_file(tmp_path):
     assert os.listdir(os.path.join(str(tmp_path), "blobs", "tmp")) == []
 
 
-def test_stream_body_sent_in_pieces_and_closed():
-    closed = []
-    body = StreamBody(6, iter([b"abc", b"def"]), close=lambda: closed.append(True))
-    assert len(body) == 6
+def _send_through_http(body):
     sent = []
 
     async def send(message):
@@ -122,11 +119,29 @@ def test_stream_body_sent_in_pieces_and_closed():
 
         async def _respond(self, scope, request_body):
             from cloudlet.protocol.http import HttpResponse
-            return HttpResponse(200, [("Content-Length", "6")], body)
+            return HttpResponse(200, [("Content-Length", str(body.length))], body)
 
     from cloudlet.app import AsgiApp
     asyncio.run(AsgiApp._http(Fake(), {"method": "GET"}, None, send))
-    assert sent[0]["headers"] == [(b"Content-Length", b"6")]
-    assert [m.get("body") for m in sent[1:]] == [b"abc", b"def", b""]
+    return sent
+
+
+def test_stream_body_sent_in_pieces_and_closed():
+    from cloudlet.app import SMALL_STREAM
+
+    closed = []
+    a, b = b"a" * SMALL_STREAM, b"b" * 10
+    body = StreamBody(len(a) + len(b), iter([a, b]), close=lambda: closed.append(True))
+    sent = _send_through_http(body)
+    assert sent[0]["headers"] == [(b"Content-Length", str(len(a) + len(b)).encode())]
+    assert [m.get("body") for m in sent[1:]] == [a, b, b""]
     assert [m.get("more_body", False) for m in sent[1:]] == [True, True, False]
+    assert closed == [True]
+
+
+def test_small_stream_body_sent_at_once():
+    closed = []
+    body = StreamBody(6, iter([b"abc", b"def"]), close=lambda: closed.append(True))
+    sent = _send_through_http(body)
+    assert [m.get("body") for m in sent[1:]] == [b"abcdef"]
     assert closed == [True]

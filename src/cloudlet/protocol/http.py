@@ -34,7 +34,7 @@ class HttpRequest:
     pairs) are computed on first use: on the hot path most are never needed."""
 
     __slots__ = ("method", "raw_path", "query_string", "body", "client", "_raw_headers", "_raw_map",
-                 "_header_list", "_headers", "_path", "_query_list", "_query", "_form")
+                 "_header_list", "_headers", "_path", "_query_list", "_query", "_form", "route_memo")
 
     def __init__(
         self,
@@ -59,6 +59,7 @@ class HttpRequest:
         self._header_list = headers if raw_headers is None else None
         self.body = body
         self.client = client
+        self.route_memo = None  # (service, path, (operation, labels)): the gateway routes twice
         self._raw_map = None
         self._headers = self._path = self._query_list = self._query = self._form = None
 

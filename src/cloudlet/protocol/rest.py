@@ -19,6 +19,8 @@ from cloudlet.protocol.http import HttpRequest, HttpResponse, SpooledBody, Strea
 from cloudlet.protocol.model import RESPONSE_LOCATIONS, OperationModel, ServiceModel, Shape
 
 _LABEL_RE = re.compile(r"\{([^}]+)\}")
+# An output key a handler may set to answer with another HTTP status.
+STATUS_KEY = "__status__"
 # Query literals in a request URI that only disambiguate for clients
 # (botocore adds x-id; other SDKs and raw HTTP callers do not).
 _OPTIONAL_QUERY_LITERALS = {"x-id"}
@@ -116,6 +118,45 @@ def routes_for(service: ServiceModel) -> dict[str, list[Route]]:
     return routes
 
 
+def _candidates(service: ServiceModel, method: str, query: dict) -> list[Route]:
+    """The routes of `method` whose literal query keys the request has (in
+    route order), cached by the request's set of query keys: S3 has ~40
+    PUT routes, most told apart by a literal such as ?tagging."""
+    cache = service.plans.get("rest_candidates")
+    if cache is None:
+        cache = service.plans["rest_candidates"] = {}
+    key = (method, frozenset(query))
+    found = cache.get(key)
+    if found is None:
+        found = [r for r in routes_for(service).get(method, ()) if all(k in query for k in r.query)]
+        if len(cache) > 4096:
+            cache.clear()
+        cache[key] = found
+    return found
+
+
+def _parse_plan(shape: Shape) -> tuple:
+    """An input shape's members by where they travel, computed once per
+    operation: (uri, querystring, header (wire names lower-cased), prefixed
+    header maps, whether any member is in the body)."""
+    uri, query, headers, prefixed = [], [], [], []
+    body = False
+    for name, mshape in shape.members.items():
+        loc = mshape.location
+        wire = mshape.wire_name or name
+        if loc == "uri":
+            uri.append((name, mshape, wire))
+        elif loc == "querystring":
+            query.append((name, mshape, wire))
+        elif loc == "header":
+            headers.append((name, mshape, wire.lower()))
+        elif loc == "headers":
+            prefixed.append((name, (mshape.wire_name if mshape.wire_name is not None else name).lower()))
+        elif loc is None:
+            body = True
+    return tuple(uri), tuple(query), tuple(headers), tuple(prefixed), body
+
+
 def split_header_list(text: str) -> list[str]:
     """Split a list-valued header on the commas outside double quotes;
     quoted items are unquoted, bare items stripped."""
@@ -156,18 +197,23 @@ class RestProtocol(ABC):
     def route(self, service: ServiceModel, request: HttpRequest, raw_path: str | None = None):
         """(operation, labels) for the request, or None."""
         path = raw_path if raw_path is not None else request.raw_path
+        memo = request.route_memo
+        if memo is not None and memo[0] is service and memo[1] == path:
+            return memo[2]  # (the router asked already, choosing the service)
         query = request.query
-        fallback = None
-        for route in routes_for(service).get(request.method, ()):
+        found = None
+        for route in _candidates(service, request.method, query):
             labels = route.match(path, query)
             if labels is not None:
                 if route.satisfied(request):
-                    return route.op, labels
-                if fallback is None:
+                    found = (route.op, labels)
+                    break
+                if found is None:
                     # Missing a required member: validation will say which,
                     # unless a less demanding route fits the request.
-                    fallback = (route.op, labels)
-        return fallback
+                    found = (route.op, labels)
+        request.route_memo = (service, path, found)
+        return found
 
     def allowed_methods(self, service: ServiceModel, request: HttpRequest, raw_path: str | None = None) -> list[str]:
         path = raw_path if raw_path is not None else request.raw_path
@@ -184,39 +230,39 @@ class RestProtocol(ABC):
         if shape is None:
             return {}
         out: dict = {}
+        plan = op.plans.get("rest_parse")
+        if plan is None:
+            plan = op.plans["rest_parse"] = _parse_plan(shape)
+        uri, query_members, header_members, prefixed, has_body = plan
         try:
-            for name, mshape in shape.members.items():
-                loc = mshape.location
-                if loc is None:
-                    continue
-                wire = mshape.wire_name or name
-                if loc == "uri":
-                    raw = labels.get(wire)
-                    if raw is not None:
-                        out[name] = self._text_value(mshape, unquote(raw))
-                elif loc == "querystring":
+            for name, mshape, wire in uri:
+                raw = labels.get(wire)
+                if raw is not None:
+                    out[name] = self._text_value(mshape, unquote(raw))
+            if query_members and request.query_string:
+                for name, mshape, wire in query_members:
                     value = self._query_value(mshape, wire, request)
                     if value is not None:
                         out[name] = value
-                elif loc == "header":
-                    text = request.headers.get(wire.lower())
-                    if text is not None:
-                        out[name] = self._header_value(mshape, text)
-                elif loc == "headers":
-                    prefix = (mshape.wire_name if mshape.wire_name is not None else name).lower()
-                    values = {}
-                    for hname, hvalue in request.header_list:
-                        if hname.lower().startswith(prefix):
-                            values[hname[len(prefix):]] = hvalue
-                    if values:
-                        out[name] = values
+            headers = request.headers
+            for name, mshape, wire in header_members:
+                text = headers.get(wire)
+                if text is not None:
+                    out[name] = self._header_value(mshape, text)
+            for name, prefix in prefixed:
+                values = {}
+                for hname, hvalue in request.header_list:
+                    if hname.lower().startswith(prefix):
+                        values[hname[len(prefix):]] = hvalue
+                if values:
+                    out[name] = values
             payload = shape.payload
             if payload:
                 pshape = shape.members[payload]
                 value = self._payload_value(pshape, request)
                 if value is not None:
                     out[payload] = value
-            elif request.body and any(m.location is None for m in shape.members.values()):
+            elif request.body and has_body:
                 out.update(self.parse_body(shape, request.body))
         except ParseError as exc:
             raise self.parse_error(exc) from None
@@ -314,6 +360,11 @@ class RestProtocol(ABC):
         body = b""
         shape = op.output
         output = output or {}
+        if STATUS_KEY in output:
+            # A status the model has no member for (S3's 206 Partial Content
+            # for a ranged GetObject).
+            output = dict(output)
+            status = output.pop(STATUS_KEY)
         if shape is not None:
             status = self.write_located(shape, output, headers, status)
             payload = shape.payload

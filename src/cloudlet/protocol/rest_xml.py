@@ -49,6 +49,13 @@ class RestXmlProtocol(RestProtocol):
         return shape.wire_name or shape.name
 
     def encode_body(self, op: OperationModel, shape: Shape, output: dict) -> bytes:
+        if op.name == "GetBucketLocation" and is_s3(op.service):
+            # The one S3 answer a model cannot describe (botocore parses it by
+            # hand too): the document element's text is the region.
+            namespace = ns_attr(op.service.xml_namespace)
+            text = escape(output.get("LocationConstraint") or "")
+            return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
+                    f"<LocationConstraint{namespace}>{text}</LocationConstraint>").encode()
         out: list[str] = [""]
         attrs = _BODY_WRITER.structure_body(out, shape, output)
         name = self.root_name(op, shape)
@@ -98,6 +105,9 @@ class RestXmlProtocol(RestProtocol):
                     f"{message}{''.join(fields)}</Error>"
                     f"<RequestId>{escape(request_id)}</RequestId></ErrorResponse>")
         headers.extend(error.headers.items())
+        if status == 304:
+            # Not Modified carries no body (HTTP forbids one).
+            return HttpResponse(status, [h for h in headers if h[0].lower() != "content-type"], b"")
         return HttpResponse(status, headers, body.encode())
 
 

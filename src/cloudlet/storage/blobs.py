@@ -1,6 +1,8 @@
 """Large bodies (S3 objects, uploaded parts, log archives) as files under
-the data directory, written to a temporary name, fsynced, then renamed into
-place, so a crash leaves either the whole blob or none of it."""
+the data directory, written to a temporary name then renamed into place, so
+a crash leaves either the whole blob or none of it. Like the database
+(WAL, synchronous=NORMAL), a blob survives the process being killed once
+written; with `fsync` (CLOUDLET_SYNC=FULL) it also survives power loss."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ from typing import BinaryIO, Iterable
 
 
 class BlobStore:
-    def __init__(self, root: str):
+    def __init__(self, root: str, fsync: bool = False):
         self.root = root
+        self.fsync = fsync
         self._tmp = os.path.join(root, "tmp")
         os.makedirs(self._tmp, exist_ok=True)
 
@@ -27,8 +30,9 @@ class BlobStore:
             else:
                 for chunk in data:
                     fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if self.fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
         final = self.path(key)
         os.makedirs(os.path.dirname(final), exist_ok=True)
         os.replace(tmp, final)

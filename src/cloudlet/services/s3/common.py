@@ -83,11 +83,30 @@ _BUCKET_COLUMNS = "name, account, region, created, versioning, mfa_delete, objec
 class S3Common:
     """Mixed into S3Service: lookups every operation module uses."""
 
+    # Bucket rows and configurations are read on every request and written
+    # rarely: cached per process, every write forgets the bucket's entries
+    # (forget_bucket). A shared PostgreSQL deployment will need these
+    # invalidated across nodes.
+
     def find_bucket(self, name: str) -> Bucket | None:
+        cache = self.__dict__.setdefault("_bucket_cache", {})
+        if name in cache:
+            return cache[name]
         row = self.storage.one(f"SELECT {_BUCKET_COLUMNS} FROM s3_buckets WHERE name = ?", (name,))
-        if row is None:
-            return None
-        return Bucket(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+        found = None if row is None else Bucket(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[name] = found
+        return found
+
+    def forget_bucket(self, name: str) -> None:
+        """Call after any write to a bucket's row or configurations."""
+        self.__dict__.setdefault("_bucket_cache", {}).pop(name, None)
+        self.__dict__.setdefault("_config_cache", {}).pop(name, None)
+
+    def reset(self) -> None:
+        self.__dict__.pop("_bucket_cache", None)
+        self.__dict__.pop("_config_cache", None)
 
     def bucket(self, ctx, name: str) -> Bucket:
         """The bucket a request names, or NoSuchBucket. (Whether the caller
@@ -98,19 +117,40 @@ class S3Common:
         return found
 
     def get_config(self, bucket: str, kind: str):
-        """A stored bucket configuration (decoded JSON), or None."""
-        row = self.storage.one("SELECT value FROM s3_bucket_configs WHERE bucket = ? AND kind = ?", (bucket, kind))
-        return None if row is None else orjson.loads(row[0])
+        """A stored bucket configuration (decoded JSON: a fresh copy the
+        caller may change), or None. One query loads all of a bucket's."""
+        cache = self.__dict__.setdefault("_config_cache", {})
+        configs = cache.get(bucket)
+        if configs is None:
+            configs = dict(self.storage.all("SELECT kind, value FROM s3_bucket_configs WHERE bucket = ?", (bucket,)))
+            if len(cache) > 10_000:
+                cache.clear()
+            cache[bucket] = configs
+        text = configs.get(kind)
+        return None if text is None else orjson.loads(text)
 
     def put_config(self, bucket: str, kind: str, value) -> None:
         with self.storage.tx():
             self.storage.execute("INSERT INTO s3_bucket_configs (bucket, kind, value) VALUES (?, ?, ?) "
                                  "ON CONFLICT (bucket, kind) DO UPDATE SET value = excluded.value",
                                  (bucket, kind, orjson.dumps(value).decode()))
+        self.forget_bucket(bucket)
 
     def delete_config(self, bucket: str, kind: str) -> None:
         with self.storage.tx():
             self.storage.execute("DELETE FROM s3_bucket_configs WHERE bucket = ? AND kind = ?", (bucket, kind))
+        self.forget_bucket(bucket)
+
+    @property
+    def object_blobs(self):
+        """Where object pieces live (objectdata.ObjectBlobs: small ones as
+        rows, the rest as files)."""
+        found = self.__dict__.get("_object_blobs")
+        if found is None:
+            from cloudlet.services.s3.objectdata import ObjectBlobs
+
+            found = self._object_blobs = ObjectBlobs(self.cloud.blobs, self.storage)
+        return found
 
     # -- keys at rest ------------------------------------------------------------
 
@@ -190,17 +230,24 @@ class VersionStore:
         with it."""
         version_id = new_version_id() if bucket.versioning == "Enabled" else "null"
         storage = self.storage
-        seq = storage.scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM s3_objects WHERE bucket = ? AND key = ?",
-                             (bucket.name, key))
-        if version_id == "null":
-            old = storage.one("SELECT pieces FROM s3_objects WHERE bucket = ? AND key = ? AND version_id = 'null'",
-                              (bucket.name, key))
-            if old is not None:
-                self.discard_pieces(orjson.loads(old[0]))
+        # The current version (which has the highest seq) and the null
+        # version, in one read: all a new version needs to know.
+        seq = 1
+        latest_id = None
+        for vid, vseq, is_latest, pieces in storage.all(
+                "SELECT version_id, seq, is_latest, pieces FROM s3_objects WHERE bucket = ? AND key = ? "
+                "AND (is_latest = 1 OR version_id = 'null')", (bucket.name, key)):
+            if is_latest:
+                seq, latest_id = vseq + 1, vid
+            if vid == "null" and version_id == "null":
+                self.discard_pieces(orjson.loads(pieces))
                 storage.execute("DELETE FROM s3_objects WHERE bucket = ? AND key = ? AND version_id = 'null'",
                                 (bucket.name, key))
-        storage.execute("UPDATE s3_objects SET is_latest = 0 WHERE bucket = ? AND key = ? AND is_latest = 1",
-                        (bucket.name, key))
+                if is_latest:
+                    latest_id = None
+        if latest_id is not None:
+            storage.execute("UPDATE s3_objects SET is_latest = 0 WHERE bucket = ? AND key = ? AND version_id = ?",
+                            (bucket.name, key, latest_id))
         row = {"bucket": bucket.name, "key": key, "version_id": version_id, "seq": seq, "is_latest": 1,
                "delete_marker": 0, "size": 0, "etag": "", "last_modified": self.clock.now(),
                "storage_class": "STANDARD", "owner": "", "headers": {}, "metadata": {}, "checksums": {},
@@ -236,15 +283,18 @@ class VersionStore:
     def discard_pieces(self, pieces: list) -> None:
         """Pieces no row refers to any more: their files are removed once
         this transaction has committed (sweep_dead_blobs)."""
-        if pieces:
-            self.storage.executemany("INSERT OR IGNORE INTO s3_dead_blobs (blob) VALUES (?)",
-                                     [(blob,) for blob, _ in pieces])
+        inline = [(blob,) for blob, _ in pieces if blob.startswith("i:")]
+        files = [(blob,) for blob, _ in pieces if not blob.startswith("i:")]
+        if inline:  # rows: gone with this transaction
+            self.storage.executemany("DELETE FROM s3_inline WHERE blob = ?", inline)
+        if files:
+            self.storage.executemany("INSERT OR IGNORE INTO s3_dead_blobs (blob) VALUES (?)", files)
 
     def sweep_dead_blobs(self, now: float = 0.0) -> None:
         rows = self.storage.all("SELECT blob FROM s3_dead_blobs LIMIT 1000", ())
         if not rows:
             return
         for (blob,) in rows:
-            self.cloud.blobs.delete(blob)
+            self.object_blobs.delete(blob)
         with self.storage.tx():
             self.storage.executemany("DELETE FROM s3_dead_blobs WHERE blob = ?", rows)

@@ -231,3 +231,58 @@ def unwrap_key(master: AESGCM, wrapped: str, aad: bytes) -> bytes:
         return master.decrypt(raw[:12], raw[12:], aad)
     except InvalidTag:
         raise CorruptData("the data key does not unwrap") from None
+
+
+# -- where pieces live -------------------------------------------------------------
+
+INLINE_MAX = 64 * 1024
+_INLINE_PREFIX = "i:"
+
+
+class ObjectBlobs:
+    """The blob store of object pieces: a piece of at most INLINE_MAX
+    sealed bytes is a row of s3_inline (written with the request's other
+    rows: no file to create, rename and later unlink, which costs more than
+    the rest of a small PUT); larger ones are files of the blob store.
+    Keys of inline pieces start with "i:". Same interface as BlobStore."""
+
+    def __init__(self, files, storage):
+        self.files = files
+        self.storage = storage
+
+    def put(self, data) -> str:
+        chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data
+        head: list[bytes] = []
+        size = 0
+        it = iter(chunks)
+        for chunk in it:
+            head.append(bytes(chunk))
+            size += len(chunk)
+            if size > INLINE_MAX:
+                return self.files.put(_chain(head, it))
+        import secrets
+
+        key = _INLINE_PREFIX + secrets.token_hex(16)
+        self.storage.execute("INSERT INTO s3_inline (blob, data) VALUES (?, ?)", (key, b"".join(head)))
+        return key
+
+    def open(self, key: str):
+        if key.startswith(_INLINE_PREFIX):
+            import io
+
+            row = self.storage.one("SELECT data FROM s3_inline WHERE blob = ?", (key,))
+            if row is None:
+                raise FileNotFoundError(key)
+            return io.BytesIO(row[0])
+        return self.files.open(key)
+
+    def delete(self, key: str) -> None:
+        if key.startswith(_INLINE_PREFIX):
+            self.storage.execute("DELETE FROM s3_inline WHERE blob = ?", (key,))
+        else:
+            self.files.delete(key)
+
+
+def _chain(head: list, rest) -> Iterator[bytes]:
+    yield from head
+    yield from rest

@@ -16,11 +16,17 @@ policy.
 from __future__ import annotations
 
 from cloudlet.services.base import Service
+from cloudlet.services.s3.access import S3Access
+from cloudlet.services.s3.buckets import BucketOps
 from cloudlet.services.s3.common import S3Common, VersionStore
+from cloudlet.services.s3.lifecycle import LifecycleRunner
+from cloudlet.services.s3.notifications import Notifier
+from cloudlet.services.s3.objects import ObjectOps
+from cloudlet.services.s3.multipart import MultipartOps
 from cloudlet.services.s3.store import MIGRATIONS
 
 
-class S3Service(VersionStore, S3Common, Service):
+class S3Service(BucketOps, S3Access, ObjectOps, MultipartOps, LifecycleRunner, Notifier, VersionStore, S3Common, Service):
     model_name = "s3"
     migrations = MIGRATIONS
 
@@ -32,3 +38,5 @@ class S3Service(VersionStore, S3Common, Service):
         # Files of deleted versions and replaced parts go once their rows'
         # deletion has committed.
         self.cloud.scheduler.every("s3-sweep", 30.0, self.sweep_dead_blobs)
+        # Lifecycle actions fall due at midnight UTC; hourly is close enough.
+        self.cloud.scheduler.every("s3-lifecycle", 3600.0, self.run_lifecycle)

@@ -52,4 +52,8 @@ MIGRATIONS = [
     -- from the blob store after the deleting transaction has committed.
     CREATE TABLE s3_dead_blobs (blob TEXT PRIMARY KEY);
     """,
+    # Small pieces (at most objectdata.INLINE_MAX sealed bytes) as rows.
+    """
+    CREATE TABLE s3_inline (blob TEXT PRIMARY KEY, data BLOB NOT NULL);
+    """,
 ]
