@@ -29,6 +29,17 @@ class Service:
     # defines `check_input(op, params, request)`; it then replaces the
     # model-driven validation.
     check_input = None
+    # Requests outside the model. A request that routes to none of the
+    # service's operations is offered to `async unrouted(request, path,
+    # request_id) -> HttpResponse | None` (path: the path-style path, after
+    # the router's virtual-host rewriting) before the protocol's no-route
+    # error (None: that error); S3 answers CORS preflights (OPTIONS) and
+    # browser POST uploads there. It may raise AwsError like an operation.
+    unrouted = None
+    # `finish_response(request, path, response) -> HttpResponse` sees every
+    # answer of the service, errors too, before it is sent (S3 adds the CORS
+    # headers a request's Origin earns).
+    finish_response = None
 
     def __init__(self, cloud: "Cloudlet"):
         self.cloud = cloud

@@ -257,6 +257,9 @@ class S3Access:
                 auth = request.header("authorization")
                 out["s3:authType"] = "REST-HEADER"
                 out["s3:signatureversion"] = "AWS4-HMAC-SHA256" if auth.startswith("AWS4-") else "AWS"
+            elif ctx.extra.get("s3_post"):  # a browser upload's signed policy (postobject.py)
+                out["s3:authType"] = "POST"
+                out["s3:signatureversion"] = ctx.extra["s3_post"]
             elif request.query_string:
                 out["s3:authType"] = "REST-QUERY-STRING"
                 out["s3:signatureversion"] = "AWS4-HMAC-SHA256" if "X-Amz-Credential" in request.query else "AWS"

@@ -273,7 +273,7 @@ class ObjectOps(ListingOps, ObjectSubresourceOps, Encryption):
             raise
         return version_id, protection, written
 
-    async def PutObject(self, ctx, params):
+    async def PutObject(self, ctx, params, event: str = "ObjectCreated:Put"):
         bucket = self.owned_bucket(ctx, params)
         key = params["Key"]
         check_key(key)
@@ -306,7 +306,7 @@ class ObjectOps(ListingOps, ObjectSubresourceOps, Encryption):
         choice = self.sse_choice(bucket, params)
         version_id, protection, written = await self._write_version(
             ctx, bucket, key, body if body is not None else b"", params, fields, choice, req, size)
-        self._event(ctx, bucket, "ObjectCreated:Put", None, key=key, size=written.size, etag=fields["etag"],
+        self._event(ctx, bucket, event, None, key=key, size=written.size, etag=fields["etag"],
                     version_id=version_id)
         out = {"ETag": fields["etag"]}
         out.update(checksums.response_fields(fields["checksums"]))

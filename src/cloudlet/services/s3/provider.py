@@ -11,6 +11,10 @@ Authorization: actions are s3:<Action> as the S3 "actions, resources and
 condition keys" page maps each operation (authz_action), on the bucket or
 object ARN (authz_resources), with the bucket policy as the resource
 policy.
+
+Outside the model (the gateway's `unrouted` / `finish_response` hooks):
+CORS preflights and the CORS headers of actual requests (cors.py), browser
+POST uploads (postobject.py, formdata.py).
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ from cloudlet.services.base import Service
 from cloudlet.services.s3.access import S3Access
 from cloudlet.services.s3.buckets import BucketOps
 from cloudlet.services.s3.common import S3Common, VersionStore
+from cloudlet.services.s3.cors import CorsOps, split_path
 from cloudlet.services.s3.lifecycle import LifecycleRunner
 from cloudlet.services.s3.notifications import Notifier
 from cloudlet.services.s3.objects import ObjectOps
 from cloudlet.services.s3.multipart import MultipartOps
+from cloudlet.services.s3.postobject import PostObjectOps
 from cloudlet.services.s3.store import MIGRATIONS
 
 
-class S3Service(BucketOps, S3Access, ObjectOps, MultipartOps, LifecycleRunner, Notifier, VersionStore, S3Common, Service):
+class S3Service(BucketOps, S3Access, ObjectOps, MultipartOps, CorsOps, PostObjectOps, LifecycleRunner, Notifier,
+                VersionStore, S3Common, Service):
     model_name = "s3"
     migrations = MIGRATIONS
 
@@ -40,3 +47,21 @@ class S3Service(BucketOps, S3Access, ObjectOps, MultipartOps, LifecycleRunner, N
         self.cloud.scheduler.every("s3-sweep", 30.0, self.sweep_dead_blobs)
         # Lifecycle actions fall due at midnight UTC; hourly is close enough.
         self.cloud.scheduler.every("s3-lifecycle", 3600.0, self.run_lifecycle)
+
+    async def unrouted(self, request, path: str, request_id: str):
+        """OPTIONS on a bucket or object: a CORS preflight; POST on a bucket
+        (no subresource the model knows): a browser upload. Anything else
+        answers the usual MethodNotAllowed."""
+        bucket, key = split_path(path)
+        if not bucket:
+            return None
+        if request.method == "OPTIONS":
+            return self.preflight(request, path, request_id)
+        if request.method == "POST" and not key:
+            return await self.post_object(request, path, request_id)
+        return None
+
+    def finish_response(self, request, path: str, response):
+        if request.header("origin") is None:
+            return response
+        return self.cors_response(request, path, response)
