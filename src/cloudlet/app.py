@@ -297,7 +297,7 @@ class AsgiApp:
         else:
             response = await self.cloud.gateway.handle(request)
         storage = self.cloud.storage
-        if storage.pending:
+        if storage.pending and response.wait_for_commit:
             # Answer only once what this request wrote is committed.
             try:
                 await storage.flush()

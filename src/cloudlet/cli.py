@@ -2,6 +2,7 @@
 
   cloudlet serve [--host H] [--port 4566] [--data-dir ./.cloudlet | --ephemeral]
                  [--log-level info] [--virtual-clock] [--strict-auth] [--iam-mode enforce|soft|off]
+                 [--no-cloudtrail]
   cloudlet status | reset [--service S] | clock [show | advance SECONDS | set TIME | real]
   cloudlet env                 shell exports that point AWS tools at cloudlet
 """
@@ -63,6 +64,8 @@ def cmd_serve(args) -> int:
         settings.strict_auth = True
     if args.iam_mode:
         settings.iam_mode = args.iam_mode
+    if args.no_cloudtrail:
+        settings.cloudtrail = False
     level = settings.log_level.upper()
     logging.basicConfig(level=getattr(logging, level, logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -126,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], help="default info")
     serve.add_argument("--virtual-clock", action="store_true", help="start with the clock standing still")
     serve.add_argument("--strict-auth", action="store_true", help="reject access keys cloudlet did not issue")
+    serve.add_argument("--no-cloudtrail", action="store_true",
+                       help="do not record API calls for CloudTrail (CLOUDLET_CLOUDTRAIL=off)")
     serve.add_argument("--iam-mode", choices=["enforce", "soft", "off"],
                        help="enforce IAM policies (default), only log denials, or skip evaluation")
     serve.set_defaults(func=cmd_serve)

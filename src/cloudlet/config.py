@@ -28,3 +28,6 @@ class Settings:
     iam_mode: str = field(default_factory=lambda: os.environ.get("CLOUDLET_IAM_MODE", "enforce").lower())
     # "NORMAL" survives a killed process; "FULL" also a power cut.
     sync: str = field(default_factory=lambda: os.environ.get("CLOUDLET_SYNC", "NORMAL").upper())
+    # CloudTrail: record every API call (LookupEvents, trails); "off" records nothing.
+    cloudtrail: bool = field(default_factory=lambda: os.environ.get("CLOUDLET_CLOUDTRAIL", "on").strip().lower()
+                             not in ("0", "off", "false", "no"))

@@ -43,6 +43,9 @@ class Gateway:
     def __init__(self, cloud):
         self.cloud = cloud
         self.router = Router(cloud.catalog)
+        from cloudlet.gateway.recorder import Recorder
+
+        self.recorder = Recorder(cloud, enabled=getattr(cloud.settings, "cloudtrail", True))
         # Read once: checking the level on every request shows in profiles.
         self.log_requests = log.isEnabledFor(logging.INFO)
 
@@ -54,6 +57,9 @@ class Gateway:
         service_name = "-"
         op_name = "-"
         request_id = ""
+        op = principal = params = output = failure = None  # (what CloudTrail records)
+        service = None
+        path = request.raw_path
         try:
             try:
                 cred = parse_credential(request)
@@ -72,6 +78,8 @@ class Gateway:
             model = cloud.models.get(entry.name)
             if model is None:
                 raise self._unknown_service(request, protocol_name)
+            service = cloud.service(entry.name)
+            path = routed.raw_path or request.raw_path
             if bad_auth is not None:
                 from cloudlet.gateway.sigv4 import auth_error, authorization_error
 
@@ -85,12 +93,19 @@ class Gateway:
             if entry.signing_name != "s3":
                 _inflate(request)
             protocol = PROTOCOLS[protocol_name]
+            if service is not None and service.unrouted is not None and protocol_name.startswith("rest") \
+                    and protocol.route(model, request, routed.raw_path) is None:
+                # No operation of the model: the provider may still answer
+                # (S3's CORS preflights and browser POST uploads).
+                answer = await service.unrouted(request, path, request_id)
+                if answer is not None:
+                    op_name = request.method
+                    raise _Answered(answer)
             op, parse = self._operation(protocol_name, protocol, model, request, routed)
             op_name = op.name
             # AWS reads and validates a request before it looks for the code
             # behind it: a malformed call to any modeled operation gets the
             # protocol's error even where cloudlet has not built it.
-            service = cloud.service(entry.name)
             try:
                 params = parse()
             except ParseError as exc:
@@ -129,12 +144,36 @@ class Gateway:
             fn, is_async = handler
             output = (await fn(ctx, params)) if is_async else fn(ctx, params)
             response = protocol.serialize(op, output, request_id)
+        except _Answered as answered:
+            response = answered.response
         except AwsError as err:
+            failure = err
             response = self._error(protocol_name, request, model, err, request_id)
         except Exception:
             request_id = request_id or new_request_id()
             errlog.exception("unhandled error in %s.%s (request %s)", service_name, op_name, request_id)
-            response = self._error(protocol_name, request, model, internal_failure(request_id), request_id)
+            failure = internal_failure(request_id)
+            response = self._error(protocol_name, request, model, failure, request_id)
+        if op is not None and principal is not None and self.recorder.enabled:
+            # CloudTrail: every call whose caller and operation are known,
+            # failed or not (one INSERT, committed with the call's writes).
+            # A call that wrote nothing else answers without waiting for its
+            # record's commit (made at the next loop iteration): recording
+            # must not slow the call it records.
+            wrote = cloud.storage.pending
+            self.recorder.record(
+                op, principal, cred.region if cred is not None and cred.region else cloud.settings.region,
+                params, output, failure, request_id, request.client, request.header("user-agent") or "",
+                cred.access_key if cred is not None else None,
+                host=request.header("host") if service_name == "s3" else None)
+            if not wrote:
+                response.wait_for_commit = False
+        if service is not None and service.finish_response is not None:
+            try:
+                response = service.finish_response(request, path, response)
+            except Exception:
+                errlog.exception("finishing the answer to %s.%s failed (request %s)", service_name, op_name,
+                                 request_id)
         if self.log_requests:
             log.info("%s %s.%s %d %.1fms", request_id, service_name, op_name, response.status,
                      (time.perf_counter() - started) * 1000)
@@ -245,13 +284,29 @@ class Gateway:
             # (an S3 bucket's ARN names no account: the caller says whose it is)
             ctx.extra["aws:SourceAccount"] = ctx.extra["aws:SourceOwner"] = \
                 source_account or source_arn.split(":")[4]
-        if service.check_input is not None:
-            service.check_input(op, params, ctx.request)
-        else:
-            validate(op.input, params, service.validation_code or "ValidationException")
-        cloud.authorizer.check(ctx, service, op, params)
-        fn, is_async = handler
-        return (await fn(ctx, params)) if is_async else fn(ctx, params)
+        try:
+            if service.check_input is not None:
+                service.check_input(op, params, ctx.request)
+            else:
+                validate(op.input, params, service.validation_code or "ValidationException")
+        except AwsError as err:
+            if self.recorder.enabled:
+                self.recorder.record_internal(ctx, params, None, err)
+            raise
+        recorder = self.recorder
+        if not recorder.enabled:
+            cloud.authorizer.check(ctx, service, op, params)
+            fn, is_async = handler
+            return (await fn(ctx, params)) if is_async else fn(ctx, params)
+        try:
+            cloud.authorizer.check(ctx, service, op, params)
+            fn, is_async = handler
+            output = (await fn(ctx, params)) if is_async else fn(ctx, params)
+        except AwsError as err:
+            recorder.record_internal(ctx, params, None, err)
+            raise
+        recorder.record_internal(ctx, params, output, None)
+        return output
 
     def call_sync(self, service_name: str, operation: str, params: dict, **kwargs) -> dict:
         """`call` from synchronous code, for a target whose provider method
@@ -286,6 +341,7 @@ class Gateway:
         request_id = request_id or new_request_id()
         principals: dict = {}
         results: list = [None] * len(calls)
+        contexts: list = [None] * len(calls)
         ready: list = []  # (index, ctx, params)
         for i, (params, account_id, region) in enumerate(calls):
             principal = principals.get(account_id)
@@ -308,21 +364,38 @@ class Gateway:
                 cloud.authorizer.check(ctx, service, op, params)
             except AwsError as err:
                 results[i] = err
+                contexts[i] = ctx
                 continue
+            contexts[i] = ctx
             ready.append((i, ctx, params))
         batch = getattr(service, "batch_handler", None)
         many = batch(operation) if batch is not None else None
         if many is not None:
             for (i, _, _), out in zip(ready, many([(ctx, params) for _, ctx, params in ready])):
                 results[i] = out
-            return results
-        fn, is_async = handler
-        for i, ctx, params in ready:
-            try:
-                results[i] = (await fn(ctx, params)) if is_async else fn(ctx, params)
-            except AwsError as err:
-                results[i] = err
+        else:
+            fn, is_async = handler
+            for i, ctx, params in ready:
+                try:
+                    results[i] = (await fn(ctx, params)) if is_async else fn(ctx, params)
+                except AwsError as err:
+                    results[i] = err
+        if self.recorder.enabled:
+            record = self.recorder.record_internal
+            for (params, _, _), ctx, out in zip(calls, contexts, results):
+                if isinstance(out, AwsError):
+                    record(ctx, params, None, out)
+                else:
+                    record(ctx, params, out, None)
         return results
+
+
+class _Answered(Exception):
+    """A provider answered a request outside its model (Service.unrouted)."""
+
+    def __init__(self, response: HttpResponse):
+        super().__init__()
+        self.response = response
 
 
 def _validation_code(protocol_name: str) -> str:

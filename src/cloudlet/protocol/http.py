@@ -164,12 +164,15 @@ class HttpRequest:
 
 
 class HttpResponse:
-    __slots__ = ("status", "headers", "body")
+    __slots__ = ("status", "headers", "body", "wait_for_commit")
 
     def __init__(self, status: int = 200, headers: list[tuple[str, str]] | None = None, body: bytes = b""):
         self.status = status
         self.headers: list[tuple[str, str]] = headers if headers is not None else []
         self.body = body
+        # False when the only writes pending are bookkeeping (a CloudTrail
+        # record of a read): the answer need not wait for their commit.
+        self.wait_for_commit = True
 
     def header(self, name: str) -> str | None:
         name = name.lower()

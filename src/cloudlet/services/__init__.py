@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 
 SERVICES: dict[str, str] = {
+    "cloudtrail": "cloudlet.services.cloudtrail.provider:CloudTrailService",
     "iam": "cloudlet.services.iam.provider:IamService",
     "kms": "cloudlet.services.kms.provider:KmsService",
     "s3": "cloudlet.services.s3.provider:S3Service",
@@ -25,4 +26,4 @@ def load_service_class(name: str):
 
 # Services started at boot when they have state, because they have work to
 # resume on their own (deliveries to retry, retention to sweep, keys to rotate or delete).
-RESUMABLE = ("kms", "sns", "sqs")
+RESUMABLE = ("cloudtrail", "kms", "sns", "sqs")

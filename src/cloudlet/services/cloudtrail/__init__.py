@@ -1,0 +1,1 @@
+"""AWS CloudTrail (see provider.py)."""
