@@ -64,6 +64,10 @@ def cmd_serve(args) -> int:
         settings.strict_auth = True
     if args.iam_mode:
         settings.iam_mode = args.iam_mode
+    if args.trail_delivery_interval:
+        settings.trail_delivery_interval = args.trail_delivery_interval
+    if args.trail_digest_interval:
+        settings.trail_digest_interval = args.trail_digest_interval
     if args.no_cloudtrail:
         settings.cloudtrail = False
     level = settings.log_level.upper()
@@ -131,6 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--strict-auth", action="store_true", help="reject access keys cloudlet did not issue")
     serve.add_argument("--no-cloudtrail", action="store_true",
                        help="do not record API calls for CloudTrail (CLOUDLET_CLOUDTRAIL=off)")
+    serve.add_argument("--trail-delivery-interval", type=float, metavar="SECONDS",
+                       help="clock seconds between CloudTrail log file deliveries (default 300)")
+    serve.add_argument("--trail-digest-interval", type=float, metavar="SECONDS",
+                       help="clock seconds between CloudTrail digest files (default 3600)")
     serve.add_argument("--iam-mode", choices=["enforce", "soft", "off"],
                        help="enforce IAM policies (default), only log denials, or skip evaluation")
     serve.set_defaults(func=cmd_serve)

@@ -29,5 +29,11 @@ class Settings:
     # "NORMAL" survives a killed process; "FULL" also a power cut.
     sync: str = field(default_factory=lambda: os.environ.get("CLOUDLET_SYNC", "NORMAL").upper())
     # CloudTrail: record every API call (LookupEvents, trails); "off" records nothing.
+    # CloudTrail: seconds of clock time between a trail's log file deliveries
+    # (5 minutes as on AWS) and between its digest files (an hour).
+    trail_delivery_interval: float = field(default_factory=lambda: float(
+        os.environ.get("CLOUDLET_TRAIL_DELIVERY_INTERVAL", "300")))
+    trail_digest_interval: float = field(default_factory=lambda: float(
+        os.environ.get("CLOUDLET_TRAIL_DIGEST_INTERVAL", "3600")))
     cloudtrail: bool = field(default_factory=lambda: os.environ.get("CLOUDLET_CLOUDTRAIL", "on").strip().lower()
                              not in ("0", "off", "false", "no"))

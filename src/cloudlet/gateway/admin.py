@@ -10,6 +10,7 @@ GET  /_cloudlet/sns/messages[?account=&protocol=&endpoint=]  SNS messages captur
 DELETE /_cloudlet/sns/messages[?...]                         forget them
 POST /_cloudlet/sns/opt-out       {"phoneNumber": "+1...", "account": "..."}: the number replied STOP
 GET  /_cloudlet/sns/SimpleNotificationService-cloudlet.pem  the certificate SNS signs with
+POST /_cloudlet/cloudtrail/flush  every trail delivers the log files it has pending now
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class Admin:
             return _json(200, {"reset": service or "all"})
         if path == "/_cloudlet/sts/jwks" and method == "POST":
             return self.register_jwks(request)
+        if path == "/_cloudlet/cloudtrail/flush" and method == "POST":
+            return _json(200, await self.cloud.service("cloudtrail").flush())
         if path.startswith("/_cloudlet/sns/"):
             return self.sns(request, path, method)
         if path == "/_cloudlet/clock":

@@ -1,8 +1,8 @@
 """AWS CloudTrail: the event history (LookupEvents over what the gateway's
 recorder stores), trails and their selectors.
 
-Not yet built: delivery of log files to S3, digests (log file
-validation), Insights, CloudWatch Logs, event data stores (Lake).
+Delivery of log files and digests to S3 and ListPublicKeys: delivery.py.
+Not yet built: Insights, CloudWatch Logs, event data stores (Lake).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from cloudlet.protocol.common import parse_timestamp
 from cloudlet.protocol.validate import check as validate
 from cloudlet.services.base import Service
 from cloudlet.services.cloudtrail import events as ev
+from cloudlet.services.cloudtrail.delivery import Delivery
 from cloudlet.services.cloudtrail.selectors import check_advanced, check_basic, wants_data
 
 SERVICE_PRINCIPAL = "cloudtrail.amazonaws.com"
@@ -59,6 +60,49 @@ MIGRATIONS = [
         logging INTEGER NOT NULL,
         config BLOB NOT NULL,
         PRIMARY KEY (account, region, name)
+    );
+    """,
+    """
+    CREATE TABLE cloudtrail_delivery (
+        account TEXT NOT NULL,
+        region TEXT NOT NULL,
+        name TEXT NOT NULL,
+        cursor INTEGER NOT NULL,
+        state BLOB NOT NULL,
+        PRIMARY KEY (account, region, name)
+    );
+    CREATE TABLE cloudtrail_log_files (
+        id INTEGER PRIMARY KEY,
+        account TEXT NOT NULL,
+        home TEXT NOT NULL,
+        name TEXT NOT NULL,
+        region TEXT NOT NULL,
+        delivered REAL NOT NULL,
+        bucket TEXT NOT NULL,
+        key TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        oldest REAL NOT NULL,
+        newest REAL NOT NULL,
+        digested INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX cloudtrail_log_files_by_trail ON cloudtrail_log_files (account, home, name, region, digested);
+    CREATE TABLE cloudtrail_digest_chains (
+        account TEXT NOT NULL,
+        home TEXT NOT NULL,
+        name TEXT NOT NULL,
+        region TEXT NOT NULL,
+        end_time REAL NOT NULL,
+        prev BLOB,
+        PRIMARY KEY (account, home, name, region)
+    );
+    CREATE TABLE cloudtrail_signing_keys (
+        region TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        valid_from REAL NOT NULL,
+        valid_to REAL NOT NULL,
+        public BLOB NOT NULL,
+        private BLOB NOT NULL,
+        PRIMARY KEY (region, fingerprint)
     );
     """,
 ]
@@ -123,15 +167,18 @@ class Trail:
         return out
 
 
-class CloudTrailService(Service):
+class CloudTrailService(Delivery, Service):
     model_name = "cloudtrail"
     migrations = MIGRATIONS
 
     def start(self) -> None:
         self.cloud.scheduler.every("cloudtrail-retention", 3600, self._retention)
+        self.start_delivery()
 
     def reset(self) -> None:
         self.cloud.gateway.recorder.forget()
+        if self._keys is not None:
+            self._keys.forget()
 
     def _retention(self, now: float) -> None:
         """Events older than 90 days of clock time are gone, as on AWS."""
@@ -372,6 +419,7 @@ class CloudTrailService(Service):
         with self.storage.tx():
             self.storage.execute("DELETE FROM cloudtrail_trails WHERE account = ? AND region = ? AND name = ?",
                                  (trail.account, trail.region, trail.name))
+        self.trail_deleted(trail)
         self.cloud.gateway.recorder.forget()
         return {}
 
@@ -412,11 +460,28 @@ class CloudTrailService(Service):
         if c.get("Stopped") is not None:
             out["StopLoggingTime"] = c["Stopped"]
             out["TimeLoggingStopped"] = _status_time(c["Stopped"])
-        # Delivery to S3 is not built yet: no delivery has been attempted.
+        state = self.delivery_status(trail)
+        if state.get("LatestDeliveryError"):
+            out["LatestDeliveryError"] = state["LatestDeliveryError"]
+        if state.get("LatestNotificationError"):
+            out["LatestNotificationError"] = state["LatestNotificationError"]
+        for key in ("LatestDeliveryTime", "LatestNotificationTime", "LatestDigestDeliveryTime"):
+            if state.get(key) is not None:
+                out[key] = state[key]
+        if state.get("LatestDigestDeliveryError"):
+            out["LatestDigestDeliveryError"] = state["LatestDigestDeliveryError"]
         out.setdefault("TimeLoggingStarted", "")
         out.setdefault("TimeLoggingStopped", "")
-        out.update({"LatestDeliveryAttemptTime": "", "LatestNotificationAttemptTime": "",
-                    "LatestNotificationAttemptSucceeded": "", "LatestDeliveryAttemptSucceeded": ""})
+
+        def attempt(time_key, ok_key):
+            if state.get(time_key) is None:
+                return "", ""
+            return _status_time(state[time_key]), "true" if state.get(ok_key) else "false"
+
+        out["LatestDeliveryAttemptTime"], out["LatestDeliveryAttemptSucceeded"] = attempt(
+            "LatestDeliveryAttemptTime", "LatestDeliveryAttemptSucceeded")
+        out["LatestNotificationAttemptTime"], out["LatestNotificationAttemptSucceeded"] = attempt(
+            "LatestNotificationAttemptTime", "LatestNotificationAttemptSucceeded")
         return out
 
     def StartLogging(self, ctx, params: dict) -> dict:
@@ -425,6 +490,7 @@ class CloudTrailService(Service):
             trail.logging = True
             trail.config["Started"] = ctx.now()
             self._save(trail)
+            self.logging_started(trail, ctx.now())
         return {}
 
     def StopLogging(self, ctx, params: dict) -> dict:
@@ -433,6 +499,7 @@ class CloudTrailService(Service):
             trail.logging = False
             trail.config["Stopped"] = ctx.now()
             self._save(trail)
+            self.logging_stopped(trail)
         return {}
 
     # -- selectors ---------------------------------------------------------
