@@ -2,7 +2,8 @@
 recorder stores), trails and their selectors.
 
 Delivery of log files and digests to S3 and ListPublicKeys: delivery.py.
-Not yet built: Insights, CloudWatch Logs, event data stores (Lake).
+Insights events and ListInsightsMetricData: insights.py.
+Not yet built: CloudWatch Logs, event data stores (Lake).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from cloudlet.protocol.validate import check as validate
 from cloudlet.services.base import Service
 from cloudlet.services.cloudtrail import events as ev
 from cloudlet.services.cloudtrail.delivery import Delivery
+from cloudlet.services.cloudtrail.insights import MIGRATION as INSIGHTS_MIGRATION
+from cloudlet.services.cloudtrail.insights import Insights
 from cloudlet.services.cloudtrail.selectors import check_advanced, check_basic, wants_data
 
 SERVICE_PRINCIPAL = "cloudtrail.amazonaws.com"
@@ -105,6 +108,7 @@ MIGRATIONS = [
         PRIMARY KEY (region, fingerprint)
     );
     """,
+    INSIGHTS_MIGRATION,
 ]
 
 _NAME_CHARS = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -167,13 +171,14 @@ class Trail:
         return out
 
 
-class CloudTrailService(Delivery, Service):
+class CloudTrailService(Insights, Delivery, Service):
     model_name = "cloudtrail"
     migrations = MIGRATIONS
 
     def start(self) -> None:
         self.cloud.scheduler.every("cloudtrail-retention", 3600, self._retention)
         self.start_delivery()
+        self.start_insights()
 
     def reset(self) -> None:
         self.cloud.gateway.recorder.forget()
@@ -184,6 +189,7 @@ class CloudTrailService(Delivery, Service):
         """Events older than 90 days of clock time are gone, as on AWS."""
         with self.storage.tx():
             self.storage.execute("DELETE FROM cloudtrail_events WHERE time < ?", (now - RETENTION,))
+            self.storage.execute("DELETE FROM cloudtrail_insights WHERE time < ?", (now - RETENTION,))
 
     # -- input ------------------------------------------------------------
 
@@ -554,6 +560,8 @@ class CloudTrailService(Delivery, Service):
                 for s in (trail.event_selectors or [])):
             raise _err("InvalidInsightSelectorsException",
                        "Insights can only be enabled on a trail that logs write management events.")
+        if kinds and not trail.config.get("InsightSelectors"):
+            trail.config["InsightsSince"] = ctx.now()
         trail.config["InsightSelectors"] = [{"InsightType": k} for k in kinds] or None
         self._save(trail)
         return {"TrailARN": trail.arn, "InsightSelectors": trail.config["InsightSelectors"] or []}
@@ -646,7 +654,8 @@ class CloudTrailService(Delivery, Service):
             where.append("(time < ? OR (time = ? AND seq < ?))")
             args.extend([cursor[0], cursor[0], cursor[1]])
         if category == "insight":
-            return {"Events": []}  # Insights are not built yet: there are none
+            return self.lookup_insights(ctx, attributes, start, end, limit,
+                                        cursor if token is not None else None, fingerprint)
         found: list = []
         for row in self._scan(where, args, limit + 1 if post is None else 200):
             record = None
