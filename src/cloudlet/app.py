@@ -112,6 +112,8 @@ class Cloudlet:
                 self.service(name)
 
     def reset(self, service: str | None = None) -> None:
+        if service in (None, "cloudtrail"):
+            self.gateway.recorder.discard()
         if service is None:
             self.storage.reset()
             self.blobs.clear()
@@ -148,6 +150,7 @@ class Cloudlet:
     async def shutdown(self) -> None:
         await self.scheduler.stop()
         await self.settle()
+        self.gateway.recorder.write_batch()
         for svc in list(self._services.values()):
             try:
                 svc.stop()  # write what a service keeps only in memory

@@ -211,6 +211,13 @@ def identity_of(principal, access_key: str | None, invoked_by: str | None) -> tu
     return username, orjson.dumps(ident)
 
 
+# Records wait this long (or for this many rows) to be written together by
+# one executemany: one statement per record (with its savepoint) cost more
+# than the rest of a light call, and a read at one connection would pay a
+# commit of its own.
+BATCH_SECONDS = 0.05
+BATCH_ROWS = 512
+
 _INSERT = ("INSERT INTO cloudtrail_events (event_id, time, account, region, service, name, read_only, "
            "category, username, access_key, identity, source_ip, user_agent, request_id, params, output, "
            "error_code, error_message, resources) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
@@ -226,6 +233,14 @@ class Recorder:
         # Records of this loop iteration, written together (one executemany)
         # by a callback: a call's answer never waits on its record.
         self._batch: list[tuple] = []
+        self._timer = None
+
+    def discard(self) -> None:
+        """Forget unwritten records (the cloud was reset under them)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._batch = []
 
     def _prepare(self) -> None:
         # The table belongs to the cloudtrail service: starting it applies
@@ -242,9 +257,15 @@ class Recorder:
     def record(self, op, principal, region: str, params, output, error, request_id: str, source_ip: str,
                user_agent: str, access_key: str | None, invoked_by: str | None = None,
                host: str | None = None) -> None:
+        """Record one call. A call that wrote (the storage has a transaction
+        open) gets its record written now, into that transaction, so the
+        record is as durable as the call's effects; the records of reads
+        are batched (BATCH_SECONDS)."""
         try:
             self._record(op, principal, region, params, output, error, request_id, source_ip, user_agent,
                          access_key, invoked_by, host)
+            if self._batch and self.cloud.storage.pending:
+                self.write_batch()
         except Exception:
             log.exception("recording %s.%s failed", op.service.name, op.name)
 
@@ -294,18 +315,24 @@ class Recorder:
                error.code if error is not None else None, error.message if error is not None else None,
                orjson.dumps(resources) if resources else None)
         self._batch.append(row)
-        if len(self._batch) == 1:
+        if len(self._batch) >= BATCH_ROWS:
+            self.write_batch()
+        elif self._timer is None:
             try:
-                asyncio.get_running_loop().call_soon(self.write_batch)
+                self._timer = asyncio.get_running_loop().call_later(BATCH_SECONDS, self.write_batch)
             except RuntimeError:
                 self.write_batch()  # no loop (tools, unit tests): at once
         if error is None and not plan.read_only and plan.data_type is None:
             self.to_eventbridge(account, region, service, op.name)
 
     def write_batch(self) -> None:
-        """Write the records gathered so far, in the shared transaction (a
-        killed server may lose the records of its last loop iteration,
-        never what the calls themselves wrote)."""
+        """Write the records gathered so far, in the shared transaction.
+        Readers of records (LookupEvents, delivery, Insights) call it first.
+        A killed server may lose the records of its last BATCH_SECONDS,
+        never what the calls themselves wrote."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         batch, self._batch = self._batch, []
         if not batch:
             return

@@ -614,6 +614,7 @@ class CloudTrailService(Insights, Delivery, Service):
     # -- event history -----------------------------------------------------
 
     def LookupEvents(self, ctx, params: dict) -> dict:
+        self.cloud.gateway.recorder.write_batch()  # records still waiting to be written
         attributes = params.get("LookupAttributes") or []
         if len(attributes) > 1:
             raise _err("InvalidLookupAttributesException",
