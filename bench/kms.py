@@ -31,7 +31,8 @@ sys.path.insert(0, str(HERE))
 import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
-from peers import peer_versions, server, sts_request, wait_ready  # noqa: E402
+from peers import server, sts_request, wait_ready  # noqa: E402
+from report import ratio_table, run_all  # noqa: E402
 from sns import signed  # noqa: E402
 
 PLAINTEXT = bytes(range(256))
@@ -99,27 +100,9 @@ def main() -> int:
     args = parser.parse_args()
     args.levels = [int(x) for x in args.concurrency.split(",")]
     names = args.servers.split(",")
-    if any(n != "cloudlet" for n in names):
-        print("peers:", ", ".join(f"{k} {v}" for k, v in peer_versions().items()))
-    results = {}
-    for name in names:
-        print(f"{name}:", flush=True)
-        results[name] = run_server(name, args)
-
-    worst = None
-    for op in ("Encrypt", "Decrypt"):
-        print(f"\n{op} (operations/s; ratio = cloudlet / peer)")
-        for c in args.levels:
-            row = [f"c={c:<3d}"] + [f"{name} {results[name][op][c]['rps']:,.0f}" for name in names]
-            if "cloudlet" in results:
-                base = results["cloudlet"][op][c]["rps"]
-                for name in names:
-                    peer = results[name][op][c]["rps"]
-                    if name != "cloudlet" and peer:
-                        row.append(f"{base / peer:.1f}x {name}")
-                        if name == "ministack":
-                            worst = base / peer if worst is None else min(worst, base / peer)
-            print("  " + "  |  ".join(row))
+    results = run_all(names, run_server, args)
+    lows = [ratio_table(op, results, names, op, args.levels) for op in ("Encrypt", "Decrypt")]
+    worst = min((w for w in lows if w is not None), default=None)
     if worst is not None:
         print(f"\nTarget: Encrypt and Decrypt >= 3x ministack at every level: {'met' if worst >= 3 else 'NOT met'} "
               f"(lowest {worst:.1f}x)")

@@ -34,7 +34,8 @@ from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
-from peers import peer_versions, server, sts_request, wait_ready  # noqa: E402
+from peers import server, sts_request, wait_ready  # noqa: E402
+from report import ratio_table, run_all  # noqa: E402
 
 SMALL = os.urandom(1024)
 MIB = 1 << 20
@@ -198,27 +199,9 @@ def main() -> int:
     args = parser.parse_args()
     args.levels = [int(x) for x in args.concurrency.split(",")]
     names = args.servers.split(",")
-    if any(n != "cloudlet" for n in names):
-        print("peers:", ", ".join(f"{k} {v}" for k, v in peer_versions().items()))
-    results = {}
-    for name in names:
-        print(f"{name}:", flush=True)
-        results[name] = run_server(name, args)
-
-    worst = None
-    for op in ("PUT", "GET"):
-        print(f"\n{op} 1 KiB (operations/s; ratio = cloudlet / peer)")
-        for c in args.levels:
-            row = [f"c={c:<3d}"] + [f"{n} {results[n][op][c]['rps']:,.0f}" for n in names]
-            if "cloudlet" in results:
-                base = results["cloudlet"][op][c]["rps"]
-                for n in names:
-                    peer = results[n][op][c]["rps"]
-                    if n != "cloudlet" and peer:
-                        row.append(f"{base / peer:.1f}x {n}")
-                        if n == "ministack":
-                            worst = base / peer if worst is None else min(worst, base / peer)
-            print("  " + "  |  ".join(row))
+    results = run_all(names, run_server, args)
+    lows = [ratio_table(f"{op} 1 KiB", results, names, op, args.levels) for op in ("PUT", "GET")]
+    worst = min((w for w in lows if w is not None), default=None)
     print(f"\n{args.large_mib} MiB object (MB/s)")
     for n in names:
         r = results[n]["large"]

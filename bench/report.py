@@ -1,0 +1,36 @@
+"""What the benchmarks print alike: the peers' versions, running each
+server in turn, and tables of operations/s with cloudlet / peer ratios."""
+
+from __future__ import annotations
+
+from peers import peer_versions
+
+
+def run_all(names: list[str], run_server, args) -> dict:
+    """Each server's results, in turn (one server up at a time)."""
+    if any(n != "cloudlet" for n in names):
+        print("peers:", ", ".join(f"{k} {v}" for k, v in peer_versions().items()))
+    results = {}
+    for name in names:
+        print(f"{name}:", flush=True)
+        results[name] = run_server(name, args)
+    return results
+
+
+def ratio_table(title: str, results: dict, names: list[str], op: str, levels: list[int]) -> float | None:
+    """Print results[name][op][level]["rps"] per level with cloudlet / peer
+    ratios; return the lowest ratio against ministack (None without it)."""
+    worst = None
+    print(f"\n{title} (operations/s; ratio = cloudlet / peer)")
+    for c in levels:
+        row = [f"c={c:<3d}"] + [f"{n} {results[n][op][c]['rps']:,.0f}" for n in names]
+        if "cloudlet" in results:
+            base = results["cloudlet"][op][c]["rps"]
+            for n in names:
+                peer = results[n][op][c]["rps"]
+                if n != "cloudlet" and peer:
+                    row.append(f"{base / peer:.1f}x {n}")
+                    if n == "ministack":
+                        worst = base / peer if worst is None else min(worst, base / peer)
+        print("  " + "  |  ".join(row))
+    return worst
