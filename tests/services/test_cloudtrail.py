@@ -4,6 +4,7 @@ validation and their event selectors deciding which data events are kept."""
 
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -503,3 +504,135 @@ def test_recording_can_be_turned_off():
         assert server.client("cloudtrail").lookup_events()["Events"] == []
     finally:
         server.stop()
+
+
+# -- sharedEventID ----------------------------------------------------------------
+
+def test_cross_account_call_is_recorded_in_both_accounts_with_a_shared_event_id(cloudlet):
+    other = "222222222222"
+    kms_b = cloudlet.client("kms", access_key=other)
+    key_id = kms_b.create_key()["KeyMetadata"]["KeyId"]
+    key_arn = f"arn:aws:kms:{REGION}:{other}:key/{key_id}"
+    kms_b.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps({
+        "Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{other}:root"}, "Action": "kms:*",
+             "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:Encrypt",
+             "Resource": "*"}]}))
+    me, arn = user_with(cloudlet, "crypter", doc(allow("kms:Encrypt", key_arn)))
+    me("kms").encrypt(KeyId=key_arn, Plaintext=b"secret")
+    cloudlet.client("kms").create_key()                      # an own-account call: no sharedEventID
+    mine = by_name(cloudlet, "Encrypt")
+    ct_b = cloudlet.client("cloudtrail", access_key=other)
+    theirs = [json.loads(e["CloudTrailEvent"]) for e in ct_b.lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "Encrypt"}])["Events"]]
+    assert len(mine) == 1 and len(theirs) == 1
+    a, b = mine[0], theirs[0]
+    assert a["recipientAccountId"] == ACCOUNT and b["recipientAccountId"] == other
+    assert a["sharedEventID"] == b["sharedEventID"] and len(a["sharedEventID"]) == 36
+    assert a["eventID"] != b["eventID"] and a["sharedEventID"] not in (a["eventID"], b["eventID"])
+    assert a["userIdentity"] == b["userIdentity"]
+    assert a["userIdentity"]["arn"] == arn
+    assert a["requestID"] == b["requestID"]
+    assert a["resources"] == b["resources"] == [{"accountId": other, "type": "AWS::KMS::Key", "ARN": key_arn}]
+    assert list(a)[-3:] == ["recipientAccountId", "sharedEventID", "eventCategory"]
+    (create,) = by_name(cloudlet, "CreateKey")
+    assert "sharedEventID" not in create
+    # what B did itself is B's alone
+    assert [r["recipientAccountId"] for r in by_name(cloudlet, "PutKeyPolicy")] == []
+
+
+def test_cross_account_data_event_goes_to_each_account_whose_trail_wants_it(cloudlet):
+    other = "222222222222"
+    sqs_b = cloudlet.client("sqs", access_key=other)
+    url = sqs_b.create_queue(QueueName="shared")["QueueUrl"]
+    queue_arn = f"arn:aws:sqs:{REGION}:{other}:shared"
+    sqs_b.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                                               "Action": "sqs:SendMessage", "Resource": queue_arn}]})})
+    # only B's trail wants SQS data events
+    s3_b = cloudlet.client("s3", access_key=other)
+    s3_b.create_bucket(Bucket="b-trail")
+    ct_b = cloudlet.client("cloudtrail", access_key=other)
+    s3_b.put_bucket_policy(Bucket="b-trail", Policy=trail_bucket_policy("b-trail", "btrail").replace(ACCOUNT, other))
+    ct_b.create_trail(Name="btrail", S3BucketName="b-trail")
+    ct_b.put_event_selectors(TrailName="btrail", AdvancedEventSelectors=[{"FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Data"]}, {"Field": "resources.type", "Equals": ["AWS::SQS::Queue"]}]}])
+    ct_b.start_logging(Name="btrail")
+    cloudlet.client("sqs").send_message(QueueUrl=url, MessageBody="hello")
+    assert by_name(cloudlet, "SendMessage") == []            # A's account wants no data events
+    cloudlet.admin("POST", "/_cloudlet/cloudtrail/flush")
+    s3 = cloudlet.client("s3", access_key=other)
+    found = []
+    for obj in s3.list_objects_v2(Bucket="b-trail", Prefix=f"AWSLogs/{other}/CloudTrail/")["Contents"]:
+        found.extend(json.loads(gzip.decompress(s3.get_object(Bucket="b-trail", Key=obj["Key"])["Body"].read()))
+                     ["Records"])
+    (sent,) = [r for r in found if r["eventName"] == "SendMessage"]
+    assert sent["recipientAccountId"] == other
+    assert sent["userIdentity"]["arn"] == f"arn:aws:iam::{ACCOUNT}:root"
+    assert len(sent["sharedEventID"]) == 36
+    assert sent["resources"] == [{"accountId": other, "type": "AWS::SQS::Queue", "ARN": queue_arn}]
+
+
+# -- S3 requests outside the model -----------------------------------------------------
+
+def test_browser_post_upload_is_the_data_event_post_object_and_preflights_are_not_recorded(cloudlet):
+    from urllib.parse import urlsplit
+
+    from tests.http import send
+    from tests.services.test_s3_post import post
+
+    make_trail(cloudlet)
+    ct = cloudlet.client("cloudtrail")
+    ct.put_event_selectors(TrailName="main", AdvancedEventSelectors=[{"FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Data"]}, {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+        {"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::uploads/"]}]}])
+    s3 = cloudlet.client("s3")
+    s3.create_bucket(Bucket="uploads")
+    s3.put_bucket_cors(Bucket="uploads", CORSConfiguration={"CORSRules": [
+        {"AllowedOrigins": ["https://app.example"], "AllowedMethods": ["POST"]}]})
+    ct.start_logging(Name="main")
+    presigned = cloudlet.client("s3", signature_version="s3v4").generate_presigned_post("uploads", "in/a.txt")
+    assert post(cloudlet, presigned).status == 204
+    preflight = send(cloudlet.endpoint, "OPTIONS", "/uploads/in/a.txt",
+                     headers={"Origin": "https://app.example", "Access-Control-Request-Method": "POST"})
+    assert preflight.status == 200
+    table = cloudlet.cloud.storage
+    cloudlet.cloud.gateway.recorder.write_batch()
+    assert [n for (n,) in table.all("SELECT name FROM cloudtrail_events WHERE category = 1 ORDER BY seq")] == [
+        "PostObject"]
+    assert by_name(cloudlet, "PostObject") == []              # data events are not in the event history
+    cloudlet.admin("POST", "/_cloudlet/cloudtrail/flush")
+    found = []
+    for obj in s3.list_objects_v2(Bucket="trail-logs", Prefix=f"AWSLogs/{ACCOUNT}/CloudTrail/")["Contents"]:
+        body = s3.get_object(Bucket="trail-logs", Key=obj["Key"])["Body"].read()
+        found.extend(json.loads(gzip.decompress(body))["Records"])
+    (record,) = [r for r in found if r["eventSource"] == "s3.amazonaws.com"]
+    assert record["eventName"] == "PostObject"
+    assert record["userIdentity"]["type"] == "Root"
+    assert record["userIdentity"]["accessKeyId"] == "test"
+    assert record["requestParameters"] == {"bucketName": "uploads", "Host": urlsplit(cloudlet.endpoint).netloc,
+                                           "key": "in/a.txt"}
+    assert record["responseElements"]["x-amz-server-side-encryption"] == "AES256"
+    assert record["resources"] == [
+        {"type": "AWS::S3::Object", "ARN": "arn:aws:s3:::uploads/in/a.txt"},
+        {"accountId": ACCOUNT, "type": "AWS::S3::Bucket", "ARN": "arn:aws:s3:::uploads"}]
+    assert (record["readOnly"], record["managementEvent"], record["eventCategory"]) == (False, False, "Data")
+    assert "errorCode" not in record
+
+
+def test_refused_browser_post_upload_is_recorded_with_its_error(cloudlet):
+    from tests.services.test_s3_post import post
+
+    make_trail(cloudlet)
+    ct = cloudlet.client("cloudtrail")
+    ct.put_event_selectors(TrailName="main", AdvancedEventSelectors=[{"FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Data"]}, {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]}])
+    ct.start_logging(Name="main")
+    cloudlet.client("s3").create_bucket(Bucket="uploads")
+    me, arn = user_with(cloudlet, "poster")
+    presigned = me("s3", signature_version="s3v4").generate_presigned_post("uploads", "x.txt")
+    assert post(cloudlet, presigned).status == 403
+    cloudlet.cloud.gateway.recorder.write_batch()
+    rows = cloudlet.cloud.storage.all("SELECT name, error_code, username FROM cloudtrail_events WHERE category = 1")
+    assert rows == [("PostObject", "AccessDenied", "poster")]

@@ -302,3 +302,87 @@ def test_delivery_notification_is_published_to_the_trail_topic(cloudlet):
     assert status["LatestNotificationTime"].timestamp() == t0 + 300
     assert status["LatestNotificationAttemptTime"] == iso(t0 + 300)
     assert status["LatestNotificationAttemptSucceeded"] == "true"
+
+
+def digests_of(cloudlet) -> list[dict]:
+    return [json.loads(read_gz(cloudlet, k)[0]) for k in sorted(keys(cloudlet, f"AWSLogs/{ACCOUNT}/CloudTrail-Digest/"))]
+
+
+def test_stop_logging_ends_the_digest_chain_with_a_last_digest(cloudlet):
+    t0 = round_hour(8)
+    cloudlet.clock.set(t0)
+    make_trail(cloudlet, TRAIL, BUCKET, EnableLogFileValidation=True)
+    ct, sqs = cloudlet.client("cloudtrail"), cloudlet.client("sqs")
+    ct.start_logging(Name=TRAIL)
+    sqs.create_queue(QueueName="a")
+    cloudlet.clock.advance(1800)                          # delivered at t0 + 5 min
+    sqs.create_queue(QueueName="b")
+    ct.stop_logging(Name=TRAIL)                           # t0 + 30 min
+    cloudlet.clock.advance(300)                           # what came before the stop is delivered
+    cloudlet.clock.advance(1500)                          # t0 + 1h: the chain's last digest
+    docs = digests_of(cloudlet)
+    assert [(d["digestStartTime"], d["digestEndTime"], len(d["logFiles"])) for d in docs] == [
+        (iso(t0), iso(t0 + 3600), 2)]
+    cloudlet.clock.advance(3600)                          # t0 + 2h: stopped, no more digests
+    assert len(digests_of(cloudlet)) == 1
+    assert ct.get_trail_status(Name=TRAIL)["LatestDigestDeliveryTime"].timestamp() == t0 + 3600
+
+    # logging again: a new chain (no previous digest), from the restart
+    ct.start_logging(Name=TRAIL)
+    sqs.create_queue(QueueName="c")
+    cloudlet.clock.advance(3600)                          # t0 + 3h
+    docs = digests_of(cloudlet)
+    assert [(d["digestStartTime"], d["digestEndTime"], len(d["logFiles"])) for d in docs] == [
+        (iso(t0), iso(t0 + 3600), 2), (iso(t0 + 7200), iso(t0 + 3 * 3600), 1)]
+    assert docs[1]["previousDigestS3Object"] is None and docs[1]["previousDigestSignature"] is None
+    delivered = sorted(keys(cloudlet, f"AWSLogs/{ACCOUNT}/CloudTrail/"))
+    assert sorted(f["s3Object"] for d in docs for f in d["logFiles"]) == delivered
+
+    proc = validate_logs(cloudlet, t0, t0 + 3 * 3600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "\n2/2 digest files valid\n3/3 log files valid\n" in proc.stdout
+    assert f"Results found for {iso(t0)} to {iso(t0 + 3 * 3600)}:\n" in proc.stdout
+    assert proc.stderr.strip("\n") == (f"No log files were delivered by CloudTrail between {iso(t0 + 3600)} and "
+                                       f"{iso(t0 + 7200)}")
+
+
+def test_turning_validation_off_ends_the_chain_and_on_starts_a_new_one(cloudlet):
+    t0 = round_hour(8)
+    cloudlet.clock.set(t0)
+    make_trail(cloudlet, TRAIL, BUCKET, EnableLogFileValidation=True)
+    ct, sqs = cloudlet.client("cloudtrail"), cloudlet.client("sqs")
+    ct.start_logging(Name=TRAIL)
+    sqs.create_queue(QueueName="a")
+    cloudlet.clock.advance(1200)                          # delivered at t0 + 5 min
+    ct.update_trail(Name=TRAIL, EnableLogFileValidation=False)
+    sqs.create_queue(QueueName="b")                       # delivered, never digested
+    cloudlet.clock.advance(2400)                          # t0 + 1h: the chain's last digest
+    cloudlet.clock.advance(3600)                          # t0 + 2h: none
+    docs = digests_of(cloudlet)
+    assert [(d["digestEndTime"], len(d["logFiles"])) for d in docs] == [(iso(t0 + 3600), 1)]
+    assert len(keys(cloudlet, f"AWSLogs/{ACCOUNT}/CloudTrail/")) == 2
+    ct.update_trail(Name=TRAIL, EnableLogFileValidation=True)   # t0 + 2h: a new chain
+    sqs.create_queue(QueueName="c")
+    cloudlet.clock.advance(3600)
+    docs = digests_of(cloudlet)
+    assert [(d["digestStartTime"], d["digestEndTime"], len(d["logFiles"])) for d in docs] == [
+        (iso(t0), iso(t0 + 3600), 1), (iso(t0 + 7200), iso(t0 + 3 * 3600), 1)]
+    assert docs[1]["previousDigestS3Object"] is None
+    proc = validate_logs(cloudlet, t0, t0 + 3 * 3600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "\n2/2 digest files valid\n2/2 log files valid\n" in proc.stdout
+
+
+def test_validation_turned_off_and_on_within_the_period_keeps_the_chain(cloudlet):
+    t0 = round_hour(8)
+    cloudlet.clock.set(t0)
+    make_trail(cloudlet, TRAIL, BUCKET, EnableLogFileValidation=True)
+    ct = cloudlet.client("cloudtrail")
+    ct.start_logging(Name=TRAIL)
+    cloudlet.clock.advance(600)
+    ct.update_trail(Name=TRAIL, EnableLogFileValidation=False)
+    ct.update_trail(Name=TRAIL, EnableLogFileValidation=True)
+    cloudlet.clock.advance(3000 + 3600)                   # t0 + 1h, t0 + 2h
+    docs = digests_of(cloudlet)
+    assert [d["digestEndTime"] for d in docs] == [iso(t0 + 3600), iso(t0 + 7200)]
+    assert docs[1]["previousDigestS3Object"] == docs[0]["digestS3Object"]

@@ -72,6 +72,12 @@ class Authorizer:
         policy_hook = getattr(service, "resource_policy", None)
         for resource in resources:
             resource_policy = policy_hook(ctx, op.name, resource, params) if policy_hook else None
+            # CloudTrail records a call on another account's resource in both
+            # accounts (sharedEventID): the owner is the resource policy's
+            # account, or the ARN's.
+            owner = resource_policy[1] if resource_policy is not None else _arn_account(resource)
+            if owner and owner != principal.account_id:
+                ctx.extra["resource_owner"] = owner
             if principal.type == "AWSService" and resource_policy is not None:
                 # A service has no identity policies: the resource's policy
                 # must grant it (an SQS queue policy allowing sns.amazonaws.com).

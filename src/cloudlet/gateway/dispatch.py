@@ -57,7 +57,7 @@ class Gateway:
         service_name = "-"
         op_name = "-"
         request_id = ""
-        op = principal = params = output = failure = None  # (what CloudTrail records)
+        op = principal = params = output = failure = ctx = None  # (what CloudTrail records)
         service = None
         path = request.raw_path
         try:
@@ -165,7 +165,8 @@ class Gateway:
                 op, principal, cred.region if cred is not None and cred.region else cloud.settings.region,
                 params, output, failure, request_id, request.client, request.header("user-agent") or "",
                 cred.access_key if cred is not None else None,
-                host=request.header("host") if service_name == "s3" else None)
+                host=request.header("host") if service_name == "s3" else None,
+                owner=ctx.extra.get("resource_owner") if ctx is not None else None)
             if not wrote:
                 response.wait_for_commit = False
         if service is not None and service.finish_response is not None:

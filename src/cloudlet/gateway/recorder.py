@@ -220,7 +220,7 @@ BATCH_ROWS = 512
 
 _INSERT = ("INSERT INTO cloudtrail_events (event_id, time, account, region, service, name, read_only, "
            "category, username, access_key, identity, source_ip, user_agent, request_id, params, output, "
-           "error_code, error_message, resources) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+           "error_code, error_message, resources, shared_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 
 
 class Recorder:
@@ -256,14 +256,18 @@ class Recorder:
 
     def record(self, op, principal, region: str, params, output, error, request_id: str, source_ip: str,
                user_agent: str, access_key: str | None, invoked_by: str | None = None,
-               host: str | None = None) -> None:
+               host: str | None = None, owner: str | None = None, name: str | None = None) -> None:
         """Record one call. A call that wrote (the storage has a transaction
         open) gets its record written now, into that transaction, so the
         record is as durable as the call's effects; the records of reads
-        are batched (BATCH_SECONDS)."""
+        are batched (BATCH_SECONDS). `owner`: the account that owns the
+        resource when it is not the caller's: the call is recorded in both
+        accounts with one sharedEventID (an anonymous caller's only in the
+        owner's). `name`: the eventName when it is not the operation's (S3's
+        browser POST upload, recorded as PostObject, is PutObject's work)."""
         try:
             self._record(op, principal, region, params, output, error, request_id, source_ip, user_agent,
-                         access_key, invoked_by, host)
+                         access_key, invoked_by, host, owner, name)
             if self._batch and self.cloud.storage.pending:
                 self.write_batch()
         except Exception:
@@ -279,20 +283,30 @@ class Recorder:
                     invoked_by=ctx.invoked_by)
 
     def _record(self, op, principal, region, params, output, error, request_id, source_ip, user_agent,
-                access_key, invoked_by, host) -> None:
+                access_key, invoked_by, host, owner=None, name=None) -> None:
         if not self._ready:
             self._prepare()
         plan = op.plans.get("cloudtrail") or plan_for(op)
         service = op.service.name
+        name = name or op.name
         account = principal.account_id
         if service == "iam":
             region = "us-east-1"  # a global service: AWS records it in us-east-1
+        if owner == account:
+            owner = None
+        elif owner is not None and principal.type == "Anonymous":
+            account, owner = owner, None  # no account of its own: the owner's record only
         resources = None
-        if plan.data_type is not None:
+        if plan.data_type is not None or owner is not None:
             from cloudlet.services.cloudtrail.events import resources_of
 
-            resources = resources_of(service, op.name, params or {}, account, region)
-            if not self.wants_data(op, plan, principal, account, region, resources, error):
+            # (S3 bucket ARNs name no account: the owner's)
+            resources = resources_of(service, name, params or {}, owner or account, region)
+        accounts = [account] if owner is None else [account, owner]
+        if plan.data_type is not None:
+            accounts = [a for a in accounts
+                        if self.wants_data(op, plan, principal, a, region, resources, error, name)]
+            if not accounts:
                 return
         if params is not None:
             if plan.scrub_in is not None:
@@ -309,12 +323,17 @@ class Recorder:
                 output = plan.scrub_out(output)
             output_json = orjson.dumps(output, default=_default)
         username, identity = identity_of(principal, access_key, invoked_by)
-        row = (_event_id(), self.cloud.clock.now(), account, region, service, op.name, int(plan.read_only),
-               1 if plan.data_type is not None else 0, username, access_key, identity, source_ip, user_agent,
-               request_id, params_json, output_json,
-               error.code if error is not None else None, error.message if error is not None else None,
-               orjson.dumps(resources) if resources else None)
-        self._batch.append(row)
+        now = self.cloud.clock.now()
+        # one call seen by two accounts: one sharedEventID, an eventID each
+        shared = _event_id() if owner is not None else None
+        resources_json = orjson.dumps(resources) if resources else None
+        for recipient in accounts:
+            self._batch.append((
+                _event_id(), now, recipient, region, service, name, int(plan.read_only),
+                1 if plan.data_type is not None else 0, username, access_key, identity, source_ip, user_agent,
+                request_id, params_json, output_json,
+                error.code if error is not None else None, error.message if error is not None else None,
+                resources_json, shared))
         if len(self._batch) >= BATCH_ROWS:
             self.write_batch()
         elif self._timer is None:
@@ -323,7 +342,7 @@ class Recorder:
             except RuntimeError:
                 self.write_batch()  # no loop (tools, unit tests): at once
         if error is None and not plan.read_only and plan.data_type is None:
-            self.to_eventbridge(account, region, service, op.name)
+            self.to_eventbridge(account, region, service, name)
 
     def write_batch(self) -> None:
         """Write the records gathered so far, in the shared transaction.
@@ -345,7 +364,7 @@ class Recorder:
 
     # -- data events -----------------------------------------------------
 
-    def wants_data(self, op, plan, principal, account, region, resources, error) -> bool:
+    def wants_data(self, op, plan, principal, account, region, resources, error, name=None) -> bool:
         trails = self._data_trails.get(account)
         if trails is None:
             trails = self._data_trails[account] = self.cloud.service("cloudtrail").data_trails(account)
@@ -355,7 +374,7 @@ class Recorder:
 
         record = {
             "eventCategory": "Data", "eventSource": f"{op.service.endpoint_prefix}.amazonaws.com",
-            "eventName": op.name, "readOnly": plan.read_only, "eventType": "AwsApiCall",
+            "eventName": name or op.name, "readOnly": plan.read_only, "eventType": "AwsApiCall",
             "managementEvent": False, "resources": resources or [],
             "userIdentity": {"arn": principal.arn}, "errorCode": error.code if error is not None else None,
         }

@@ -24,7 +24,10 @@ signed SHA256withRSA over
 
 with the hex signature in the object's metadata (x-amz-meta-signature,
 x-amz-meta-signature-algorithm), as the CloudTrail User Guide documents and
-`aws cloudtrail validate-logs` checks.
+`aws cloudtrail validate-logs` checks. StopLogging, or validation turned
+off, ends the chain with the digest of the period of the stop (state
+`digest_until`); logging (or validation) again starts a new chain, whose
+first digest has no previous one.
 """
 
 from __future__ import annotations
@@ -110,26 +113,56 @@ class Delivery:
 
     def logging_started(self, trail, now: float) -> None:
         """StartLogging: deliver what is recorded from now on; a new digest
-        chain starts now."""
+        chain starts now, unless the chain of a stop is still open (its
+        last digest not made yet): then it goes on."""
         self.cloud.gateway.recorder.write_batch()
         found = self._state(trail)
         state = found[1] if found else {}
         state.pop("stop_seq", None)
+        state.pop("digest_from", None)
         state["next_delivery"] = now + self.delivery_interval
+        chain_open = state.pop("digest_until", None) is not None
         with self.storage.tx():
             self._put_state(trail, self._max_seq(), state)
-            self.storage.execute("DELETE FROM cloudtrail_digest_chains WHERE account = ? AND home = ? AND name = ?",
-                                 (trail.account, trail.region, trail.name))
+            if not chain_open:
+                self._end_chains(trail)
+
+    def _end_chains(self, trail) -> None:
+        self.storage.execute("DELETE FROM cloudtrail_digest_chains WHERE account = ? AND home = ? AND name = ?",
+                             (trail.account, trail.region, trail.name))
 
     def logging_stopped(self, trail) -> None:
-        """StopLogging: what was recorded until now is still delivered."""
+        """StopLogging: what was recorded until now is still delivered,
+        and with log file validation one last digest (at the end of the
+        digest period of the stop) covers it: then the chain ends."""
         self.cloud.gateway.recorder.write_batch()
         found = self._state(trail)
         if found is None:
             return
         cursor, state = found
         state["stop_seq"] = self._max_seq()
+        if trail.config.get("LogFileValidationEnabled"):
+            state["digest_until"] = trail.config.get("Stopped") or self.cloud.clock.now()
         self._put_state(trail, cursor, state)
+
+    def validation_changed(self, trail, enabled: bool, now: float) -> None:
+        """UpdateTrail turned log file validation off (the chain ends with
+        the digest of the current period: log files delivered from now on
+        are never digested) or on (a new chain from now; or, the last
+        digest of the old one not made yet, the old chain goes on)."""
+        if not trail.logging:
+            return
+        found = self._state(trail)
+        cursor, state = found if found is not None else (self._max_seq(), {})
+        if not enabled:
+            state["digest_until"] = now
+            self._put_state(trail, cursor, state)
+            return
+        with self.storage.tx():
+            if state.pop("digest_until", None) is None:
+                state["digest_from"] = now
+                self._end_chains(trail)
+            self._put_state(trail, cursor, state)
 
     def trail_deleted(self, trail) -> None:
         with self.storage.tx():
@@ -166,7 +199,8 @@ class Delivery:
                 trail = Trail(*row)
                 try:
                     files += await self._deliver_trail(trail, now, force)
-                    if not force and trail.logging and trail.config.get("LogFileValidationEnabled"):
+                    if not force and ((trail.logging and trail.config.get("LogFileValidationEnabled"))
+                                      or "digest_until" in self.delivery_status(trail)):
                         digests += await self._digests(trail, now)
                 except Exception:
                     log.exception("delivering trail %s failed", trail.arn)
@@ -317,13 +351,23 @@ class Delivery:
             "SELECT region FROM cloudtrail_digest_chains WHERE account = ? AND home = ? AND name = ?",
             (trail.account, trail.region, trail.name)))
         interval = self.digest_interval
+        state = self.delivery_status(trail)
+        # (logging stopped / validation turned off: the chain's last digest
+        # is the one of the period of the stop, made once the records from
+        # before the stop are delivered)
+        until = state.get("digest_until")
+        if until is not None and state.get("stop_seq") is not None:
+            return 0
         made = 0
+        ended = True
         for region in sorted(regions):
             row = self.storage.one("SELECT end_time, prev FROM cloudtrail_digest_chains WHERE account = ? AND "
                                    "home = ? AND name = ? AND region = ?",
                                    (trail.account, trail.region, trail.name, region))
             if row is None:
-                started = trail.config.get("Started") or now
+                if until is not None:
+                    continue
+                started = state.get("digest_from") or trail.config.get("Started") or now
                 end, prev = float(started), None
                 with self.storage.tx():
                     self.storage.execute("INSERT INTO cloudtrail_digest_chains (account, home, name, region, "
@@ -332,8 +376,11 @@ class Delivery:
             else:
                 end, prev = row[0], orjson.loads(row[1]) if row[1] else None
             while end + interval <= now:
+                final = until is not None and end + interval >= until
+                if until is not None and end >= until and not self._undigested(trail, region):
+                    break
                 try:
-                    prev = await self._digest(trail, region, end, end + interval, prev)
+                    prev = await self._digest(trail, region, end, end + interval, prev, final)
                 except AwsError as err:
                     status = self.delivery_status(trail)
                     status["LatestDigestDeliveryError"] = err.code
@@ -341,9 +388,27 @@ class Delivery:
                     return made
                 end += interval
                 made += 1
+                if final:
+                    break
+            if until is not None and (end < until or self._undigested(trail, region)):
+                ended = False
+        if until is not None and ended:
+            with self.storage.tx():
+                self._end_chains(trail)
+                found = self._state(trail)
+                if found is not None:
+                    state = found[1]
+                    state.pop("digest_until", None)
+                    self._put_state(trail, found[0], state)
         return made
 
-    async def _digest(self, trail, region: str, start: float, end: float, prev: dict | None) -> dict:
+    def _undigested(self, trail, region: str) -> bool:
+        return self.storage.one("SELECT 1 FROM cloudtrail_log_files WHERE account = ? AND home = ? AND name = ? "
+                                "AND region = ? AND digested = 0 LIMIT 1",
+                                (trail.account, trail.region, trail.name, region)) is not None
+
+    async def _digest(self, trail, region: str, start: float, end: float, prev: dict | None,
+                      final: bool = False) -> dict:
         bucket = trail.config["S3BucketName"]
         t = _utc(end)
         key = (f"{self._prefix(trail)}AWSLogs/{trail.account}/CloudTrail-Digest/{region}/{t:%Y/%m/%d}/"
@@ -351,7 +416,7 @@ class Delivery:
         files = self.storage.all("SELECT id, bucket, key, hash, oldest, newest FROM cloudtrail_log_files WHERE "
                                  "account = ? AND home = ? AND name = ? AND region = ? AND digested = 0 AND "
                                  "delivered <= ? ORDER BY id",
-                                 (trail.account, trail.region, trail.name, region, end))
+                                 (trail.account, trail.region, trail.name, region, float("inf") if final else end))
         fingerprint, private = self.keys.current(region, end)
         doc = {
             "awsAccountId": trail.account,

@@ -19,11 +19,15 @@ from cloudlet.protocol.common import iso8601, parse_timestamp
 EVENT_VERSION = "1.11"
 # (model name -> eventSource prefix) where the endpoint prefix is not it.
 _SOURCES = {"email": "ses", "sesv2": "ses"}
+# Events named for what no model operation is, by the operation that did
+# the work (S3's browser POST upload: PutObject's parameters).
+_DONE_BY = {"PostObject": "PutObject"}
 # Services whose events AWS records in us-east-1 whatever the caller's region.
 GLOBAL_SERVICES = frozenset({"iam"})
 
 COLUMNS = ("seq, event_id, time, account, region, service, name, read_only, category, username, access_key, "
-           "identity, source_ip, user_agent, request_id, params, output, error_code, error_message, resources")
+           "identity, source_ip, user_agent, request_id, params, output, error_code, error_message, resources, "
+           "shared_id")
 
 
 def event_source(service: str, models=None) -> str:
@@ -255,9 +259,9 @@ def user_identity(ident: dict) -> dict:
 def shape(row, models) -> dict:
     """One stored row (COLUMNS) as a CloudTrail record."""
     (_, event_id, time, account, region, service, name, read_only, category, _username, _key, identity,
-     source_ip, user_agent, request_id, params, output, error_code, error_message, resources) = row
+     source_ip, user_agent, request_id, params, output, error_code, error_message, resources, shared_id) = row
     model = models.get(service)
-    op = model.operation(name) if model is not None else None
+    op = model.operation(_DONE_BY.get(name, name)) if model is not None else None
     params = orjson.loads(params) if params else None
     record: dict = {
         "eventVersion": EVENT_VERSION,
@@ -283,5 +287,7 @@ def shape(row, models) -> dict:
     record["eventType"] = "AwsApiCall"
     record["managementEvent"] = not category
     record["recipientAccountId"] = account
+    if shared_id is not None:
+        record["sharedEventID"] = shared_id
     record["eventCategory"] = "Data" if category else "Management"
     return record

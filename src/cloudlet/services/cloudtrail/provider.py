@@ -109,6 +109,9 @@ MIGRATIONS = [
     );
     """,
     INSIGHTS_MIGRATION,
+    # sharedEventID: one call recorded in two accounts (the caller's and
+    # the resource owner's)
+    "ALTER TABLE cloudtrail_events ADD COLUMN shared_id TEXT;",
 ]
 
 _NAME_CHARS = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -414,10 +417,16 @@ class CloudTrailService(Insights, Delivery, Service):
             c["IncludeGlobalServiceEvents"] = bool(params["IncludeGlobalServiceEvents"])
         if trail.multi_region and not c["IncludeGlobalServiceEvents"]:
             raise _err("InvalidParameterCombinationException", "Multi-Region trail must include global service events.")
+        changed = None
         if "EnableLogFileValidation" in params:
-            c["LogFileValidationEnabled"] = bool(params["EnableLogFileValidation"])
+            enabled = bool(params["EnableLogFileValidation"])
+            if enabled != bool(c.get("LogFileValidationEnabled")):
+                changed = enabled
+            c["LogFileValidationEnabled"] = enabled
         self._apply_destinations(ctx, trail, params, creating=False)
         self._save(trail)
+        if changed is not None:
+            self.validation_changed(trail, changed, ctx.now())
         return self._output(ctx, trail)
 
     def DeleteTrail(self, ctx, params: dict) -> dict:

@@ -428,9 +428,14 @@ class PostObjectOps:
             ctx.extra["bucket_from_host"] = bucket.name
         if kind is not None:
             ctx.extra["s3_post"] = "AWS4-HMAC-SHA256" if kind == "v4" else "AWS"
-        self.check_input(put_op, params, request)
-        self.cloud.authorizer.check(ctx, self, put_op, params)
-        out = await self.PutObject(ctx, params, event="ObjectCreated:Post")
+        try:
+            self.check_input(put_op, params, request)
+            self.cloud.authorizer.check(ctx, self, put_op, params)
+            out = await self.PutObject(ctx, params, event="ObjectCreated:Post")
+        except AwsError as err:
+            self._record_post(ctx, request, params, None, err)
+            raise
+        self._record_post(ctx, request, params, out, None)
         response = PROTOCOLS["rest-xml"].serialize(put_op, out, request_id)
         etag = out["ETag"]
         scheme = "https" if (request.header("x-forwarded-proto") or "").lower() == "https" else "http"
@@ -454,6 +459,16 @@ class PostObjectOps:
         else:
             response.status = 200 if status == "200" else 204
         return response
+
+
+    def _record_post(self, ctx, request, params, out, err) -> None:
+        """CloudTrail: a browser POST upload is the data event PostObject
+        (no model operation; PutObject's parameters), failed or not."""
+        recorder = self.cloud.gateway.recorder
+        if recorder.enabled:
+            recorder.record(ctx.op_model, ctx.principal, ctx.region, params, out, err, ctx.request_id,
+                            ctx.source_ip, ctx.user_agent, ctx.access_key, host=request.header("host"),
+                            owner=ctx.extra.get("resource_owner"), name="PostObject")
 
 
 def _absolute_url(text: str) -> bool:
