@@ -64,9 +64,12 @@ class Cloudlet:
         self.gateway = Gateway(self)
         self.admin = Admin(self)
         self._services: dict[str, Service] = {}
-        # Where services send AWS metrics (set by CloudWatch when it exists):
-        # fn(account, region, namespace, name, dimensions, value, unit).
-        self.metrics = None
+        # Where services send their AWS/* metrics:
+        # fn(account, region, namespace, name, dimensions, value, unit),
+        # buffered per minute and written to CloudWatch's tables by a job.
+        from cloudlet.services.cloudwatch.sink import MetricsSink
+
+        self.metrics = MetricsSink(self)
 
     # -- services -------------------------------------------------------
 
@@ -114,6 +117,8 @@ class Cloudlet:
     def reset(self, service: str | None = None) -> None:
         if service in (None, "cloudtrail"):
             self.gateway.recorder.discard()
+        if service in (None, "cloudwatch"):
+            self.metrics.reset()
         if service is None:
             self.storage.reset()
             self.blobs.clear()
@@ -145,12 +150,14 @@ class Cloudlet:
         # first time; do it off the loop so the first request is not late.
         threading.Thread(target=self.catalog.warm, name="cloudlet-catalog", daemon=True).start()
         self.scheduler.start()
+        self.metrics.start()
         asyncio.get_running_loop().call_soon(self.resume_services)
 
     async def shutdown(self) -> None:
         await self.scheduler.stop()
         await self.settle()
         self.gateway.recorder.write_batch()
+        self.metrics.flush()
         for svc in list(self._services.values()):
             try:
                 svc.stop()  # write what a service keeps only in memory

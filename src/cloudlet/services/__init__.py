@@ -7,6 +7,7 @@ import importlib
 
 SERVICES: dict[str, str] = {
     "cloudtrail": "cloudlet.services.cloudtrail.provider:CloudTrailService",
+    "cloudwatch": "cloudlet.services.cloudwatch.provider:CloudWatchService",
     "iam": "cloudlet.services.iam.provider:IamService",
     "kms": "cloudlet.services.kms.provider:KmsService",
     "s3": "cloudlet.services.s3.provider:S3Service",

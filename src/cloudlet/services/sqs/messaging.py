@@ -203,6 +203,34 @@ class MessagingOps:
     def sender_id(ctx) -> str:
         return ctx.principal.user_id or ctx.account_id
 
+    def metric(self, queue: Queue, name: str, value: float, unit: str = "Count") -> None:
+        """An AWS/SQS metric datum (buffered per minute by the sink)."""
+        self.cloud.metrics(queue.account, queue.region, "AWS/SQS", name, {"QueueName": queue.name}, value, unit)
+
+    def _sent_metrics(self, queue: Queue, sizes) -> None:
+        sink = self.cloud.metrics
+        dims = {"QueueName": queue.name}
+        for size in sizes:
+            sink(queue.account, queue.region, "AWS/SQS", "NumberOfMessagesSent", dims, 1, "Count")
+            sink(queue.account, queue.region, "AWS/SQS", "SentMessageSize", dims, size, "Bytes")
+
+    def sample_metrics(self, now: float) -> None:
+        """The Approximate* gauges of every queue, once a minute."""
+        rows = self.storage.all(
+            "SELECT q.id, q.account, q.region, q.name, "
+            "COALESCE(SUM(m.visible_at <= ?), 0), COALESCE(SUM(m.visible_at > ? AND m.receive_count > 0), 0), "
+            "COALESCE(SUM(m.visible_at > ? AND m.receive_count = 0), 0), MIN(m.sent) "
+            "FROM sqs_queues q LEFT JOIN sqs_messages m ON m.queue_id = q.id AND m.expires_at > ? GROUP BY q.id",
+            (now, now, now, now))
+        sink = self.cloud.metrics
+        for _, account, region, name, visible, hidden, delayed, oldest in rows:
+            dims = {"QueueName": name}
+            sink(account, region, "AWS/SQS", "ApproximateNumberOfMessagesVisible", dims, visible, "Count")
+            sink(account, region, "AWS/SQS", "ApproximateNumberOfMessagesNotVisible", dims, hidden, "Count")
+            sink(account, region, "AWS/SQS", "ApproximateNumberOfMessagesDelayed", dims, delayed, "Count")
+            sink(account, region, "AWS/SQS", "ApproximateAgeOfOldestMessage", dims,
+                 float(int(now - oldest)) if oldest is not None else 0.0, "Seconds")
+
     def SendMessage(self, ctx, params):
         queue = self.queue_for(ctx, params)
         now = self.clock.now()
@@ -210,6 +238,7 @@ class MessagingOps:
         sealer = self.sealer_for(ctx, queue)
         with self.storage.tx():
             out = self._store(ctx, queue, prepared, now, sealer)
+        self._sent_metrics(queue, (prepared["size"],))
         if prepared["visible_at"] <= now:
             self.wake(queue.id)
         return out
@@ -258,6 +287,7 @@ class MessagingOps:
                     results[i] = self._sent(message_id, m, None)
                 if m["visible_at"] <= now:
                     woken.add(queue.id)
+                self._sent_metrics(queue, (m["size"],))
             if rows:
                 self.storage.executemany(
                     "INSERT INTO sqs_messages (queue_id, message_id, body, md5_body, attributes, md5_attributes, "
@@ -302,7 +332,7 @@ class MessagingOps:
             raise AwsError("BatchRequestTooLong", f"Batch requests cannot be longer than {attrs.MAX_MESSAGE} bytes. "
                                                   f"You have sent {total} bytes.")
         now = self.clock.now()
-        successful, failed = [], []
+        successful, failed, sizes = [], [], []
         wake = False
         sealer = self.sealer_for(ctx, queue)
         with self.storage.tx():
@@ -315,7 +345,9 @@ class MessagingOps:
                 out = self._store(ctx, queue, prepared, now, sealer)
                 out["Id"] = entry["Id"]
                 successful.append(out)
+                sizes.append(prepared["size"])
                 wake = wake or prepared["visible_at"] <= now
+        self._sent_metrics(queue, sizes)
         if wake:
             self.wake(queue.id)
         return {"Successful": successful, "Failed": failed}
@@ -364,6 +396,10 @@ class MessagingOps:
                 if current is None or current.id != queue.id:
                     raise AwsError("QueueDoesNotExist", "The specified queue does not exist.")
                 messages = self._receive(ctx, current, count, visibility, attempt)
+        if messages:
+            self.metric(queue, "NumberOfMessagesReceived", len(messages))
+        else:
+            self.metric(queue, "NumberOfEmptyReceives", 1)
         return {"Messages": [self._message_out(queue, m, params) for m in messages]} if messages else {}
 
     def _next_visible(self, queue_id: int, now: float) -> float:
@@ -533,6 +569,7 @@ class MessagingOps:
         queue = self.queue_for(ctx, params)
         with self.storage.tx():
             self._delete(queue, params["ReceiptHandle"], self.clock.now())
+        self.metric(queue, "NumberOfMessagesDeleted", 1)
         if queue.fifo:
             self.wake(queue.id)  # the group's next message is free
         return {}
@@ -550,6 +587,8 @@ class MessagingOps:
                     successful.append({"Id": entry["Id"]})
                 except AwsError as err:
                     failed.append(self._failure(entry["Id"], err))
+        if successful:
+            self.metric(queue, "NumberOfMessagesDeleted", len(successful))
         if queue.fifo:
             self.wake(queue.id)
         return {"Successful": successful, "Failed": failed}

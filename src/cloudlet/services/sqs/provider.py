@@ -50,6 +50,7 @@ class SqsService(QueueOps, MessagingOps, MoveTaskOps, EncryptionOps, Service):
         self.cloud.scheduler.at("sqs-orphans", self.clock.now(), self._orphans)
         self.cloud.scheduler.every("sqs-move-tasks", 1, self.run_move_tasks)
         self.cloud.clock.on_change(self._wake_all)
+        self.cloud.metrics.add_sampler("sqs", self.sample_metrics)
 
     def _wake_all(self) -> None:
         for queue_id in list(self._waiters):

@@ -1,0 +1,222 @@
+"""CloudWatch metrics through boto3 (its default protocol, Smithy RPC v2
+CBOR) against a real server, on the virtual clock: PutMetricData, then
+GetMetricStatistics / GetMetricData / ListMetrics with exact answers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from botocore.exceptions import ClientError
+
+T0 = datetime(2030, 1, 1, tzinfo=timezone.utc)
+NS = "App/Orders"
+DIMS = [{"Name": "Service", "Value": "checkout"}]
+
+
+@pytest.fixture
+def cw(cloudlet):
+    cloudlet.clock.set("2030-01-01T01:00:00Z")
+    return cloudlet.client("cloudwatch")
+
+
+def error(exc) -> tuple[str, str]:
+    return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def put(cw, name, seconds, value=None, dims=DIMS, **extra):
+    datum = {"MetricName": name, "Dimensions": dims, "Timestamp": at(seconds), **extra}
+    if value is not None:
+        datum["Value"] = value
+    cw.put_metric_data(Namespace=NS, MetricData=[datum])
+
+
+def test_statistics_per_period_aligned_to_the_minute(cw):
+    put(cw, "Latency", 5, 10.0, Unit="Milliseconds")
+    put(cw, "Latency", 50, 30.0, Unit="Milliseconds")
+    put(cw, "Latency", 61, 5.0, Unit="Milliseconds")
+    put(cw, "Latency", 119, 7.0, Unit="Milliseconds")
+    put(cw, "Latency", 200, 99.0, Unit="Milliseconds")  # outside [start, end)
+    out = cw.get_metric_statistics(Namespace=NS, MetricName="Latency", Dimensions=DIMS, StartTime=at(20),
+                                   EndTime=at(140), Period=60,
+                                   Statistics=["Sum", "Average", "Minimum", "Maximum", "SampleCount"])
+    assert out["Label"] == "Latency"
+    points = [(p["Timestamp"], p["Sum"], p["Average"], p["Minimum"], p["Maximum"], p["SampleCount"], p["Unit"])
+              for p in sorted(out["Datapoints"], key=lambda p: p["Timestamp"])]
+    # StartTime 00:00:20 is rounded down to 00:00:00; periods start there.
+    assert points == [(at(0), 40.0, 20.0, 10.0, 30.0, 2.0, "Milliseconds"),
+                      (at(60), 12.0, 6.0, 5.0, 7.0, 2.0, "Milliseconds")]
+
+
+def test_values_counts_statistic_sets_and_percentiles(cw):
+    cw.put_metric_data(Namespace=NS, MetricData=[
+        {"MetricName": "Size", "Timestamp": at(10), "Values": [float(v) for v in range(1, 51)]},
+        {"MetricName": "Size", "Timestamp": at(20), "Values": [float(v) for v in range(51, 101)],
+         "Counts": [1.0] * 50},
+    ])
+    out = cw.get_metric_statistics(Namespace=NS, MetricName="Size", StartTime=at(0), EndTime=at(60), Period=60,
+                                   ExtendedStatistics=["p50", "p90", "p99.9", "p100"])
+    [point] = out["Datapoints"]
+    assert point["ExtendedStatistics"] == {"p50": 50.0, "p90": 90.0, "p99.9": 100.0, "p100": 100.0}
+    cw.put_metric_data(Namespace=NS, MetricData=[
+        {"MetricName": "Weighted", "Timestamp": at(10), "Values": [1.0, 2.0], "Counts": [3.0, 1.0]},
+        {"MetricName": "Weighted", "Timestamp": at(15),
+         "StatisticValues": {"SampleCount": 4, "Sum": 20, "Minimum": 5, "Maximum": 5}},
+    ])
+    out = cw.get_metric_statistics(Namespace=NS, MetricName="Weighted", StartTime=at(0), EndTime=at(60),
+                                   Period=60, Statistics=["Sum", "SampleCount", "Average"])
+    [point] = out["Datapoints"]
+    assert (point["Sum"], point["SampleCount"], point["Average"]) == (25.0, 8.0, 3.125)
+    out = cw.get_metric_statistics(Namespace=NS, MetricName="Weighted", StartTime=at(0), EndTime=at(60),
+                                   Period=60, ExtendedStatistics=["p50", "p75"])
+    assert out["Datapoints"][0]["ExtendedStatistics"] == {"p50": 2.0, "p75": 5.0}
+    # A statistic set whose minimum and maximum differ has no percentiles.
+    cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": "Set", "Timestamp": at(10), "StatisticValues": {
+        "SampleCount": 2, "Sum": 3, "Minimum": 1, "Maximum": 2}}])
+    out = cw.get_metric_statistics(Namespace=NS, MetricName="Set", StartTime=at(0), EndTime=at(60),
+                                   Period=60, ExtendedStatistics=["p50"])
+    assert out["Datapoints"][0]["ExtendedStatistics"] == {}
+
+
+def test_dimensions_and_unit_select_the_series(cw):
+    put(cw, "Hits", 10, 1.0, Unit="Count")
+    put(cw, "Hits", 11, 2.0, dims=[{"Name": "Service", "Value": "other"}], Unit="Count")
+    put(cw, "Hits", 12, 4.0, dims=[], Unit="Count")
+    put(cw, "Hits", 13, 8.0, Unit="Seconds")
+    def total(dims, **kw):
+        out = cw.get_metric_statistics(Namespace=NS, MetricName="Hits", Dimensions=dims, StartTime=at(0),
+                                       EndTime=at(60), Period=60, Statistics=["Sum"], **kw)
+        return sorted((p["Sum"], p["Unit"]) for p in out["Datapoints"])
+    assert total(DIMS) == [(1.0, "Count"), (8.0, "Seconds")]
+    assert total(DIMS, Unit="Count") == [(1.0, "Count")]
+    assert total([]) == [(4.0, "Count")]
+    assert total([{"Name": "Service", "Value": "nope"}]) == []
+
+
+def test_get_metric_data_metric_stat_scan_by_and_pagination(cw):
+    for minute in range(5):
+        put(cw, "Requests", minute * 60 + 1, float(minute + 1))
+        put(cw, "Requests", minute * 60 + 2, float(minute + 1))
+    query = {"Id": "r", "MetricStat": {"Metric": {"Namespace": NS, "MetricName": "Requests", "Dimensions": DIMS},
+                                       "Period": 60, "Stat": "Sum"}}
+    out = cw.get_metric_data(MetricDataQueries=[query], StartTime=at(0), EndTime=at(300))
+    [result] = out["MetricDataResults"]
+    assert result["Id"] == "r" and result["Label"] == "Requests" and result["StatusCode"] == "Complete"
+    assert result["Timestamps"] == [at(240), at(180), at(120), at(60), at(0)]
+    assert result["Values"] == [10.0, 8.0, 6.0, 4.0, 2.0]
+    out = cw.get_metric_data(MetricDataQueries=[dict(query, Label="mine")], StartTime=at(0), EndTime=at(300),
+                             ScanBy="TimestampAscending", MaxDatapoints=3)
+    [result] = out["MetricDataResults"]
+    assert (result["Label"], result["Values"], result["StatusCode"]) == ("mine", [2.0, 4.0, 6.0], "PartialData")
+    out = cw.get_metric_data(MetricDataQueries=[query], StartTime=at(0), EndTime=at(300),
+                             ScanBy="TimestampAscending", MaxDatapoints=3, NextToken=out["NextToken"])
+    [result] = out["MetricDataResults"]
+    assert (result["Values"], result["StatusCode"]) == ([8.0, 10.0], "Complete")
+    assert "NextToken" not in out
+    hidden = dict(query, Id="h", ReturnData=False)
+    out = cw.get_metric_data(MetricDataQueries=[hidden], StartTime=at(0), EndTime=at(300))
+    assert out["MetricDataResults"] == []
+
+
+def test_list_metrics_filters_and_recently_active(cw, cloudlet):
+    put(cw, "A", 10, 1.0)
+    put(cw, "B", 10, 1.0, dims=[{"Name": "Host", "Value": "h1"}, {"Name": "Service", "Value": "checkout"}])
+    cw.put_metric_data(Namespace="Other", MetricData=[{"MetricName": "A", "Value": 1.0, "Timestamp": at(10)}])
+    names = lambda **kw: sorted((m["Namespace"], m["MetricName"]) for m in cw.list_metrics(**kw)["Metrics"])  # noqa: E731
+    assert names() == [(NS, "A"), (NS, "B"), ("Other", "A")]
+    assert names(Namespace=NS) == [(NS, "A"), (NS, "B")]
+    assert names(MetricName="A") == [(NS, "A"), ("Other", "A")]
+    assert names(Dimensions=[{"Name": "Host"}]) == [(NS, "B")]
+    assert names(Dimensions=[{"Name": "Service", "Value": "checkout"}]) == [(NS, "A"), (NS, "B")]
+    b = cw.list_metrics(MetricName="B")["Metrics"][0]
+    assert b["Dimensions"] == [{"Name": "Host", "Value": "h1"}, {"Name": "Service", "Value": "checkout"}]
+    cloudlet.clock.advance(3 * 3600)
+    put(cw, "C", 3 * 3600 + 10, 1.0)
+    assert names(RecentlyActive="PT3H") == [(NS, "C")]
+
+
+def test_list_metrics_pages_of_500(cw):
+    for start in range(0, 600, 200):
+        cw.put_metric_data(Namespace=NS, MetricData=[
+            {"MetricName": f"m{i:03d}", "Value": 1.0, "Timestamp": at(10)} for i in range(start, start + 200)])
+    first = cw.list_metrics(Namespace=NS)
+    assert len(first["Metrics"]) == 500
+    second = cw.list_metrics(Namespace=NS, NextToken=first["NextToken"])
+    assert len(second["Metrics"]) == 100 and "NextToken" not in second
+
+
+@pytest.mark.parametrize("datum, code, message", [
+    ({"MetricName": "x", "Value": 1.0, "StatisticValues": {"SampleCount": 1, "Sum": 1, "Minimum": 1, "Maximum": 1}},
+     "InvalidParameterCombination", "The parameters MetricData.member.1.Value and "
+     "MetricData.member.1.StatisticValues are mutually exclusive and you have specified both."),
+    ({"MetricName": "x", "Values": [1.0, 2.0], "Counts": [1.0]},
+     "InvalidParameterValue", "The parameters MetricData.member.1.Values and MetricData.member.1.Counts must be "
+     "of the same size."),
+    ({"MetricName": "x", "Value": 1.0, "StorageResolution": 30},
+     "InvalidParameterValue", "The value 30 for parameter MetricData.member.1.StorageResolution is invalid."),
+    ({"MetricName": "x", "Value": 1.0, "Timestamp": T0 - timedelta(days=15)},
+     "InvalidParameterValue", "The parameter MetricData.member.1.Timestamp must specify a time no more than two "
+     "weeks in the past."),
+    ({"MetricName": "x", "Value": 1.0, "Timestamp": T0 + timedelta(hours=4)},
+     "InvalidParameterValue", "The parameter MetricData.member.1.Timestamp must specify a time no more than two "
+     "hours in the future."),
+    ({"MetricName": "x"}, "MissingParameter", "The parameter MetricData.member.1.Value is required."),
+    ({"MetricName": "x", "Values": [1.0] * 151},
+     "InvalidParameterValue", "The collection MetricData.member.1.Values must not have a size greater than 150."),
+])
+def test_put_metric_data_validation(cw, datum, code, message):
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_data(Namespace=NS, MetricData=[datum])
+    assert error(exc) == (code, message)
+
+
+def test_put_metric_data_limits(cw, raw_client):
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": "x", "Value": 1.0}] * 1001)
+    assert error(exc) == ("InvalidParameterValue", "The collection MetricData must not have a size greater than 1000.")
+    raw = raw_client("cloudwatch")
+    with pytest.raises(ClientError) as exc:
+        raw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": "x", "Value": 1.0, "Dimensions": [
+            {"Name": f"d{i}", "Value": "v"} for i in range(31)]}])
+    # The model's constraint (at most 30 dimensions), in AWS's validation words.
+    code, message = error(exc)
+    assert code == "ValidationError" and "Member must have length less than or equal to 30" in message
+
+
+def test_get_metric_statistics_validation(cw):
+    base = dict(Namespace=NS, MetricName="x", StartTime=at(0), EndTime=at(3600))
+    with pytest.raises(ClientError) as exc:
+        cw.get_metric_statistics(**base, Period=60, Statistics=["Sum"], ExtendedStatistics=["p90"])
+    assert error(exc) == ("InvalidParameterCombination",
+                          "Must specify either Statistics or ExtendedStatistics, but not both.")
+    with pytest.raises(ClientError) as exc:
+        cw.get_metric_statistics(**base, Period=1, Statistics=["Sum"])
+    assert error(exc) == ("InvalidParameterCombination",
+                          "You have requested up to 3,600 datapoints, which exceeds the limit of 1,440. You may "
+                          "reduce the datapoints requested by increasing Period, or decreasing the time range.")
+    with pytest.raises(ClientError) as exc:
+        cw.get_metric_statistics(**base, Period=90, Statistics=["Sum"])
+    assert error(exc)[0] == "InvalidParameterValue"
+    with pytest.raises(ClientError) as exc:
+        cw.get_metric_statistics(**dict(base, EndTime=at(0)), Period=60, Statistics=["Sum"])
+    assert error(exc) == ("InvalidParameterValue", "The parameter StartTime must be less than the parameter EndTime.")
+
+
+def test_query_protocol_too(cloudlet):
+    """The AWS CLI's older paths and old SDKs speak the query protocol."""
+    cloudlet.clock.set("2030-01-01T01:00:00Z")
+    import boto3
+    from botocore.config import Config
+    session = boto3.session.Session()
+    client = session.client("cloudwatch", endpoint_url=cloudlet.endpoint, region_name="us-east-1",
+                            aws_access_key_id="test", aws_secret_access_key="test",
+                            config=Config(retries={"max_attempts": 0}))
+    client.meta.service_model._service_description["metadata"]["protocol"] = "query"
+    client.put_metric_data(Namespace=NS, MetricData=[{"MetricName": "q", "Value": 3.0, "Timestamp": at(10)}])
+    out = client.get_metric_statistics(Namespace=NS, MetricName="q", StartTime=at(0), EndTime=at(60), Period=60,
+                                       Statistics=["Sum"])
+    assert [p["Sum"] for p in out["Datapoints"]] == [3.0]
