@@ -296,6 +296,8 @@ class Recorder:
             owner = None
         elif owner is not None and principal.type == "Anonymous":
             account, owner = owner, None  # no account of its own: the owner's record only
+        if plan.data_type is not None and owner is None and not self._has_data_trails(account):
+            return  # a data event no trail of the account wants (the common case): nothing to do
         resources = None
         if plan.data_type is not None or owner is not None:
             from cloudlet.services.cloudtrail.events import resources_of
@@ -363,6 +365,12 @@ class Recorder:
             log.exception("writing %d CloudTrail records failed", len(batch))
 
     # -- data events -----------------------------------------------------
+
+    def _has_data_trails(self, account: str) -> bool:
+        trails = self._data_trails.get(account)
+        if trails is None:
+            trails = self._data_trails[account] = self.cloud.service("cloudtrail").data_trails(account)
+        return bool(trails)
 
     def wants_data(self, op, plan, principal, account, region, resources, error, name=None) -> bool:
         trails = self._data_trails.get(account)
