@@ -18,7 +18,6 @@ send them, from bench/loadgen.py in its own process, 1 s of warm-up then
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
 import subprocess
@@ -32,7 +31,7 @@ import boto3  # noqa: E402
 from botocore.config import Config  # noqa: E402
 
 from peers import server, sts_request, wait_ready  # noqa: E402
-from report import ratio_table, run_all  # noqa: E402
+from report import arguments, ratio_table, run_all  # noqa: E402
 from sns import signed  # noqa: E402
 
 PLAINTEXT = bytes(range(256))
@@ -93,12 +92,7 @@ def run_server(name: str, args) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", default="1,16,64")
-    parser.add_argument("--servers", default="cloudlet,ministack,moto")
-    args = parser.parse_args()
-    args.levels = [int(x) for x in args.concurrency.split(",")]
+    args = arguments(__doc__)
     names = args.servers.split(",")
     results = run_all(names, run_server, args)
     lows = [ratio_table(op, results, names, op, args.levels) for op in ("Encrypt", "Decrypt")]

@@ -3,7 +3,23 @@ server in turn, and tables of operations/s with cloudlet / peer ratios."""
 
 from __future__ import annotations
 
+import argparse
+
 from peers import peer_versions
+
+
+def arguments(doc: str, extra=()) -> argparse.Namespace:
+    """--seconds, --concurrency, --servers (and `extra`: (flag, kwargs)
+    pairs), with `levels` parsed from --concurrency."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--concurrency", default="1,16,64")
+    for flag, kwargs in extra:
+        parser.add_argument(flag, **kwargs)
+    parser.add_argument("--servers", default="cloudlet,ministack,moto")
+    args = parser.parse_args()
+    args.levels = [int(x) for x in args.concurrency.split(",")]
+    return args
 
 
 def run_all(names: list[str], run_server, args) -> dict:

@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import socket
@@ -35,7 +34,7 @@ from botocore.config import Config  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
 from peers import server, sts_request, wait_ready  # noqa: E402
-from report import ratio_table, run_all  # noqa: E402
+from report import arguments, ratio_table, run_all  # noqa: E402
 
 SMALL = os.urandom(1024)
 MIB = 1 << 20
@@ -190,14 +189,8 @@ def run_server(name: str, args) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--concurrency", default="1,16,64")
-    parser.add_argument("--large-mib", type=int, default=256)
-    parser.add_argument("--rss-mib", type=int, default=1024)
-    parser.add_argument("--servers", default="cloudlet,ministack,moto")
-    args = parser.parse_args()
-    args.levels = [int(x) for x in args.concurrency.split(",")]
+    args = arguments(__doc__, [("--large-mib", {"type": int, "default": 256}),
+                               ("--rss-mib", {"type": int, "default": 1024})])
     names = args.servers.split(",")
     results = run_all(names, run_server, args)
     lows = [ratio_table(f"{op} 1 KiB", results, names, op, args.levels) for op in ("PUT", "GET")]

@@ -10,23 +10,9 @@ import time
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.services.sqs_clients import QueryModelDir, sqs_client
+from tests.services.sqs_clients import sqs_client
 
 ACCOUNT = "000000000000"
-
-
-@pytest.fixture(scope="module")
-def query_models():
-    models = QueryModelDir()
-    yield models
-    models.close()
-
-
-@pytest.fixture(params=["json", "query"])
-def sqs(request, cloudlet, query_models):
-    client = sqs_client(cloudlet.endpoint, request.param, query_models)
-    client.protocol = request.param
-    return client
 
 
 @pytest.fixture

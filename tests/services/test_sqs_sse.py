@@ -14,26 +14,12 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.services.sqs_clients import QueryModelDir, sqs_client
+from tests.services.sqs_clients import sqs_client
 from tests.services.test_iam_enforcement import allow, doc, error, user_with
 
 A = "000000000000"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 SUFFIX = r" \(Service: AWSKMS; Status Code: 400; Error Code: {code}; Request ID: " + UUID + r"; Proxy: null\)"
-
-
-@pytest.fixture(scope="module")
-def query_models():
-    models = QueryModelDir()
-    yield models
-    models.close()
-
-
-@pytest.fixture(params=["json", "query"])
-def sqs(request, cloudlet, query_models):
-    client = sqs_client(cloudlet.endpoint, request.param, query_models)
-    client.protocol = request.param
-    return client
 
 
 @pytest.fixture
