@@ -126,7 +126,9 @@ def test_list_metrics_filters_and_recently_active(cw, cloudlet):
     put(cw, "A", 10, 1.0)
     put(cw, "B", 10, 1.0, dims=[{"Name": "Host", "Value": "h1"}, {"Name": "Service", "Value": "checkout"}])
     cw.put_metric_data(Namespace="Other", MetricData=[{"MetricName": "A", "Value": 1.0, "Timestamp": at(10)}])
-    names = lambda **kw: sorted((m["Namespace"], m["MetricName"]) for m in cw.list_metrics(**kw)["Metrics"])  # noqa: E731
+    # (AWS/Usage CallCount, counting these very calls, is left out: test_cloudwatch_usage.py covers it.)
+    names = lambda **kw: sorted((m["Namespace"], m["MetricName"]) for m in cw.list_metrics(**kw)["Metrics"]  # noqa: E731
+                                if m["Namespace"] != "AWS/Usage")
     assert names() == [(NS, "A"), (NS, "B"), ("Other", "A")]
     assert names(Namespace=NS) == [(NS, "A"), (NS, "B")]
     assert names(MetricName="A") == [(NS, "A"), ("Other", "A")]
@@ -220,3 +222,92 @@ def test_query_protocol_too(cloudlet):
     out = client.get_metric_statistics(Namespace=NS, MetricName="q", StartTime=at(0), EndTime=at(60), Period=60,
                                        Statistics=["Sum"])
     assert [p["Sum"] for p in out["Datapoints"]] == [3.0]
+
+
+def test_one_request_many_datums_of_one_timestamp(cw):
+    """Datums of one metric and timestamp in a request are stored together;
+    every statistic and percentile is as if each were stored alone."""
+    cw.put_metric_data(Namespace=NS, MetricData=[
+        {"MetricName": "Mixed", "Timestamp": at(10), "Value": 4.0},
+        {"MetricName": "Mixed", "Timestamp": at(10), "Values": [3.0, 1.0], "Counts": [2.0, 1.0]},
+        {"MetricName": "Mixed", "Timestamp": at(10), "Values": [9.0, 2.0]},
+        {"MetricName": "Mixed", "Timestamp": at(10), "StatisticValues": {
+            "SampleCount": 2, "Sum": 10, "Minimum": 5, "Maximum": 5}},
+        {"MetricName": "Mixed", "Timestamp": at(10), "Value": 6.0, "Unit": "Seconds"},
+    ])
+    def stats(**kw):
+        out = cw.get_metric_statistics(Namespace=NS, MetricName="Mixed", StartTime=at(0), EndTime=at(60),
+                                       Period=60, **kw)
+        return sorted(out["Datapoints"], key=lambda p: p["Unit"])
+    none, seconds = stats(Statistics=["SampleCount", "Sum", "Minimum", "Maximum", "Average"])
+    # values 1, 2, 3, 3, 4, 5, 5, 9 (None) and 6 (Seconds)
+    assert (none["SampleCount"], none["Sum"], none["Minimum"], none["Maximum"], none["Average"]) == \
+        (8.0, 32.0, 1.0, 9.0, 4.0)
+    assert (seconds["SampleCount"], seconds["Sum"]) == (1.0, 6.0)
+    none, seconds = stats(ExtendedStatistics=["p25", "p50", "p75", "p100"])
+    assert none["ExtendedStatistics"] == {"p25": 2.0, "p50": 3.0, "p75": 5.0, "p100": 9.0}
+    assert seconds["ExtendedStatistics"] == {"p25": 6.0, "p50": 6.0, "p75": 6.0, "p100": 6.0}
+    # A statistic set whose min and max differ takes the percentiles of its timestamp away.
+    cw.put_metric_data(Namespace=NS, MetricData=[
+        {"MetricName": "Inexact", "Timestamp": at(10), "Values": [1.0, 2.0]},
+        {"MetricName": "Inexact", "Timestamp": at(10), "StatisticValues": {
+            "SampleCount": 2, "Sum": 7, "Minimum": 3, "Maximum": 4}},
+    ])
+    out = cw.get_metric_statistics(Namespace=NS, MetricName="Inexact", StartTime=at(0), EndTime=at(60), Period=60,
+                                   ExtendedStatistics=["p50"])
+    assert out["Datapoints"][0]["ExtendedStatistics"] == {}
+    out = cw.get_metric_statistics(Namespace=NS, MetricName="Inexact", StartTime=at(0), EndTime=at(60), Period=60,
+                                   Statistics=["Sum", "SampleCount"])
+    assert (out["Datapoints"][0]["Sum"], out["Datapoints"][0]["SampleCount"]) == (10.0, 4.0)
+
+
+def test_minute_roll_up_and_raw_points_agree(cw):
+    """Whole-minute periods of the basic statistics read the per-minute
+    roll-up; an EndTime inside a minute counts that minute's points before
+    it from the raw points."""
+    data = [(s, float(s % 7)) for s in range(0, 600, 13)]
+    cw.put_metric_data(Namespace=NS, MetricData=[
+        {"MetricName": "Agree", "Timestamp": at(s), "Value": v} for s, v in data])
+    def expected(period, end, stat):
+        out = {}
+        for s, v in data:
+            if s < end:
+                out.setdefault(s // period * period, []).append(v)
+        pick = {"Sum": sum, "SampleCount": len, "Minimum": min, "Maximum": max,
+                "Average": lambda vs: sum(vs) / len(vs)}[stat]
+        return [(at(k), float(pick(vs))) for k, vs in sorted(out.items())]
+    for period in (60, 120, 300):
+        for end in (600, 590, 301):
+            for stat in ("Sum", "SampleCount", "Minimum", "Maximum", "Average"):
+                out = cw.get_metric_statistics(Namespace=NS, MetricName="Agree", StartTime=at(0), EndTime=at(end),
+                                               Period=period, Statistics=[stat])
+                got = sorted((p["Timestamp"], p[stat]) for p in out["Datapoints"])
+                assert got == expected(period, end, stat), (period, end, stat)
+    query = {"Id": "a", "MetricStat": {"Metric": {"Namespace": NS, "MetricName": "Agree"}, "Period": 300,
+                                       "Stat": "Sum"}}
+    out = cw.get_metric_data(MetricDataQueries=[query], StartTime=at(0), EndTime=at(590),
+                             ScanBy="TimestampAscending")
+    assert out["MetricDataResults"][0]["Values"] == [v for _, v in expected(300, 590, "Sum")]
+
+
+def test_percentiles_over_sorted_runs_match_nearest_rank(cw):
+    """Each stored point keeps its values sorted; a period's percentile
+    reads only the ends of those runs. Against a plain nearest-rank."""
+    import math
+    import random
+    rng = random.Random(11)
+    datums, every = [], []
+    for k in range(7):
+        values = [float(rng.randrange(500)) for _ in range(150 if k < 5 else 1)]
+        every += values
+        datums.append({"MetricName": "Runs", "Timestamp": at(k * 7), "Values": values} if len(values) > 1 else
+                      {"MetricName": "Runs", "Timestamp": at(k * 7), "Value": values[0]})
+    cw.put_metric_data(Namespace=NS, MetricData=datums)
+    every.sort()
+    wanted = ["p0.1", "p1", "p10", "p25", "p50", "p75", "p90", "p99", "p99.9", "p100"]
+    out = cw.get_metric_statistics(Namespace=NS, MetricName="Runs", StartTime=at(0), EndTime=at(60), Period=60,
+                                   ExtendedStatistics=wanted)
+    [point] = out["Datapoints"]
+    n = len(every)
+    assert point["ExtendedStatistics"] == {
+        p: every[min(max(1, math.ceil(float(p[1:]) / 100 * n - 1e-9)), n) - 1] for p in wanted}

@@ -46,6 +46,7 @@ class Gateway:
         from cloudlet.gateway.recorder import Recorder
 
         self.recorder = Recorder(cloud, enabled=getattr(cloud.settings, "cloudtrail", True))
+        self._usage_dims: dict = {}
         # Read once: checking the level on every request shows in profiles.
         self.log_requests = log.isEnabledFor(logging.INFO)
 
@@ -169,6 +170,15 @@ class Gateway:
                 owner=ctx.extra.get("resource_owner") if ctx is not None else None)
             if not wrote:
                 response.wait_for_commit = False
+        if op is not None and principal is not None:
+            # AWS/Usage CallCount: one per API call, per service and operation
+            # (the sink only adds to a per-minute aggregate).
+            usage = self._usage_dims.get(op)
+            if usage is None:
+                usage = self._usage_dims[op] = {"Class": "None", "Resource": op.name, "Service": model.service_id,
+                                                "Type": "API"}
+            cloud.metrics(principal.account_id, cred.region if cred is not None and cred.region
+                          else cloud.settings.region, "AWS/Usage", "CallCount", usage, 1.0)
         if service is not None and service.finish_response is not None:
             try:
                 response = service.finish_response(request, path, response)

@@ -27,4 +27,4 @@ def load_service_class(name: str):
 
 # Services started at boot when they have state, because they have work to
 # resume on their own (deliveries to retry, retention to sweep, keys to rotate or delete).
-RESUMABLE = ("cloudtrail", "kms", "sns", "sqs")
+RESUMABLE = ("cloudtrail", "cloudwatch", "kms", "sns", "sqs")

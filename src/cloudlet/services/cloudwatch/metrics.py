@@ -9,11 +9,14 @@ from __future__ import annotations
 import base64
 import math
 import re
+from array import array
 
 import orjson
 
 from cloudlet.errors import AwsError
-from cloudlet.services.cloudwatch.store import INSERT_POINT, MIGRATIONS, dims_key, metric_id
+from cloudlet.protocol.validate import check as validate
+from cloudlet.services.cloudwatch import mathexpr
+from cloudlet.services.cloudwatch.store import INSERT_POINT, UPSERT_ROLLUP, dims_key, remember, resolve_metrics
 
 MAX_METRIC_DATA = 1000
 MAX_VALUES = 150
@@ -26,6 +29,7 @@ VALUE_LIMIT = 2.0 ** 360
 HIGH_RES_PERIODS = (1, 5, 10, 20, 30)
 _PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d{1,10})?|100(\.0{1,10})?)$")
 _STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+_BASIC = frozenset(_STATS)  # statistics the per-minute roll-up answers
 
 
 def _invalid(message: str) -> AwsError:
@@ -59,25 +63,49 @@ def percentile(pairs: list[tuple[float, float]], p: float) -> float | None:
 
 
 class Bucket:
-    __slots__ = ("count", "sum", "min", "max", "values", "exact")
+    """The points of one period: their statistic set and, for percentiles,
+    their values: `runs`, arrays of values of count 1 each sorted (a
+    stored point's values), `values`, other values of count 1 (unsorted),
+    `pairs`, (value, count) of other counts."""
+
+    __slots__ = ("count", "sum", "min", "max", "runs", "values", "pairs", "exact")
 
     def __init__(self):
         self.count = 0.0
         self.sum = 0.0
         self.min = math.inf
         self.max = -math.inf
-        self.values: list = []
+        self.runs: list = []
+        self.values = array("d")
+        self.pairs: list = []
         self.exact = True  # every point's values are known (percentiles possible)
 
-    def add(self, count, total, lo, hi, vals) -> None:
+    @classmethod
+    def of(cls, count, total, lo, hi) -> "Bucket":
+        """A statistic set without values (a roll-up row: no percentiles)."""
+        b = cls()
+        b.count, b.sum, b.min, b.max, b.exact = count, total, lo, hi, False
+        return b
+
+    def add(self, count, total, lo, hi, vals=None, packed=None, weights=None) -> None:
         self.count += count
         self.sum += total
-        self.min = min(self.min, lo)
-        self.max = max(self.max, hi)
-        if vals is not None:
-            self.values.extend(tuple(v) for v in orjson.loads(vals))
+        if lo < self.min:
+            self.min = lo
+        if hi > self.max:
+            self.max = hi
+        if packed is not None:
+            if weights is None:
+                self.runs.append(array("d", packed))
+            else:
+                self.pairs.extend(zip(array("d", packed), array("d", weights)))
+        elif vals is not None:  # rows written before values were packed
+            self.pairs.extend(tuple(v) for v in orjson.loads(vals))
         elif lo == hi:
-            self.values.append((lo, count))
+            if count == 1:
+                self.values.append(lo)
+            else:
+                self.pairs.append((lo, count))
         else:
             self.exact = False
 
@@ -85,7 +113,9 @@ class Bucket:
         self.count += other.count
         self.sum += other.sum
         self.min, self.max = min(self.min, other.min), max(self.max, other.max)
-        self.values += other.values
+        self.runs += other.runs
+        self.values.extend(other.values)
+        self.pairs += other.pairs
         self.exact = self.exact and other.exact
 
     def stat(self, name: str):
@@ -102,8 +132,125 @@ class Bucket:
         if name.startswith("p"):
             if not self.exact or self.min < 0:
                 return None
-            return percentile(self.values, float(name[1:]))
+            p = float(name[1:])
+            if self.pairs:
+                ones = [(v, 1.0) for run in self.runs for v in run] + [(v, 1.0) for v in self.values]
+                return percentile(ones + self.pairs, p)
+            n = len(self.values) + sum(len(run) for run in self.runs)
+            if not n:
+                return None
+            rank = min(max(1, math.ceil(p / 100.0 * n - 1e-9)), n)
+            # The rank-th smallest is among the rank smallest of each sorted
+            # run (and the (n - rank + 1)-th largest among their as many
+            # largest): only those are sorted.
+            below, above = rank, n - rank + 1
+            picked = self.values.tolist()
+            if below <= above:
+                for run in self.runs:
+                    picked += run[:below]
+                picked.sort()
+                return picked[below - 1]
+            for run in self.runs:
+                picked += run[-above:]
+            picked.sort()
+            return picked[-above]
         return None
+
+
+_units: dict = {}
+
+
+def _plain_put(op, params: dict) -> bool:
+    """True when the model's constraints cannot reject this PutMetricData
+    (names and dimensions within their lengths, known units, ...)."""
+    # The protocol's parse already gave every member its model type and
+    # kept only modeled members: lengths, enums, patterns and required
+    # members are left.
+    if params.keys() - {"Namespace", "MetricData"}:
+        return False
+    ns = params.get("Namespace")
+    if ns is None or not 0 < len(ns) <= 255 or ns[0] == ":" or "\n" in ns:
+        return False
+    units = _units.get(op.name)
+    if units is None:
+        units = _units[op.name] = frozenset(op.input.members["MetricData"].member.members["Unit"].enum)
+    seen: set = set()  # dimension sets already checked (as (name, value) tuples)
+    for datum in params.get("MetricData") or ():
+        name = datum.get("MetricName")
+        if name is None or not 0 < len(name) <= 255:
+            return False
+        dims = datum.get("Dimensions")
+        if dims:
+            if len(dims) > 30:
+                return False
+            for d in dims:
+                n, v = d.get("Name"), d.get("Value")
+                if (n, v) in seen:
+                    continue
+                if n is None or v is None or not 0 < len(n) <= 255 or not 0 < len(v) <= 1024:
+                    return False
+                seen.add((n, v))
+        unit = datum.get("Unit")
+        if unit is not None and unit not in units:
+            return False
+        if len(datum) > 4:  # more than MetricName, Dimensions, Value, Unit
+            res = datum.get("StorageResolution")
+            if res is not None and res < 1:
+                return False
+            stats = datum.get("StatisticValues")
+            if stats is not None and len(stats) < 4:
+                return False
+    return True
+
+
+def _point(rows: list) -> tuple:
+    """(count, sum, min, max, packed, weights) of one stored point from a
+    request's datum rows (`_datum`) sharing metric, timestamp, unit and
+    resolution: values sorted ascending as float64s, weights aligned (None
+    when all are 1); no values when one row is a statistic set whose min
+    and max differ (the point then has no percentiles)."""
+    if len(rows) == 1:
+        row = rows[0]
+        count, total, lo, hi, vals, weights = row[4], row[5], row[6], row[7], row[8], row[9]
+        if vals is None:
+            return count, total, lo, hi, None, None
+        if weights is None:
+            vals.sort()
+            return count, total, lo, hi, array("d", vals).tobytes(), None
+    else:
+        if all(row[8] is None and row[4] == 1.0 and row[6] == row[7] for row in rows):  # single Values
+            vals = [row[6] for row in rows]
+            total = sum([row[5] for row in rows])
+            vals.sort()
+            return float(len(vals)), total, vals[0], vals[-1], array("d", vals).tobytes(), None
+        count, total, lo, hi = 0.0, 0.0, math.inf, -math.inf
+        vals, weights, weighted, exact = [], [], False, True
+        for row in rows:
+            count += row[4]
+            total += row[5]
+            lo = min(lo, row[6])
+            hi = max(hi, row[7])
+            if row[8] is not None:
+                vals.extend(row[8])
+                if row[9] is None:
+                    weights.extend([1.0] * len(row[8]))
+                else:
+                    weights.extend(row[9])
+                    weighted = True
+            elif row[6] == row[7]:
+                vals.append(row[6])
+                weights.append(row[4])
+                weighted = weighted or row[4] != 1
+            else:
+                exact = False
+        if not exact:
+            return count, total, lo, hi, None, None
+        if not weighted:
+            vals.sort()
+            return count, total, lo, hi, array("d", vals).tobytes(), None
+    order = sorted(range(len(vals)), key=vals.__getitem__)
+    return (count, total, lo, hi, array("d", [vals[i] for i in order]).tobytes(),
+            array("d", [weights[i] for i in order]).tobytes())
 
 
 class MetricOps:
@@ -127,7 +274,7 @@ class MetricOps:
             return []
         aligned = self._aligned_start(start, period)
         merged: dict = {}
-        for (ts, _unit), bucket in self._buckets(mid, aligned, end, period, unit).items():
+        for (ts, _unit), bucket in self._buckets(mid, aligned, end, period, unit, stat not in _BASIC).items():
             have = merged.get(ts)
             if have is None:
                 merged[ts] = bucket
@@ -142,6 +289,19 @@ class MetricOps:
 
     # -- PutMetricData ----------------------------------------------------
 
+    def check_input(self, op, params, request) -> None:
+        """The model's validation, except for a PutMetricData in which
+        nothing can break a constraint (the common case; the generic check
+        costs more than storing a datum). Anything unusual in one goes
+        through the generic check, for AWS's exact messages."""
+        if op.name == "PutMetricData" and _plain_put(op, params):
+            return
+        chained = getattr(super(), "check_input", None)
+        if chained is not None:
+            return chained(op, params, request)
+        form = request.method == "GET" or "x-www-form-urlencoded" in request.content_type
+        validate(op.input, params, self.validation_code or ("ValidationError" if form else "ValidationException"))
+
     def PutMetricData(self, ctx, params):
         namespace = params["Namespace"]
         data = list(params.get("MetricData") or [])
@@ -154,27 +314,99 @@ class MetricOps:
         if len(data) > MAX_METRIC_DATA:
             raise _invalid(f"The collection MetricData must not have a size greater than {MAX_METRIC_DATA}.")
         now = self.clock.now()
-        rows = []
-        for i, datum in enumerate(data, 1):
-            rows.append(self._datum(datum, f"MetricData.member.{i}", now))
+        rows = self._rows(data, now)
+        account, region = ctx.account_id, ctx.region
+        # The request's points of one (metric, timestamp, unit, resolution)
+        # become one row; each minute one roll-up upsert.
+        newest: dict = {}
+        groups: dict = {}
+        for row in rows:
+            metric = (row[0], row[1])
+            if newest.get(metric, -math.inf) < row[2]:
+                newest[metric] = row[2]
+            if row[4] <= 0:
+                continue  # Values whose counts are all 0: the metric exists, no datapoint
+            gkey = (metric, row[2], row[3], row[10])
+            group = groups.get(gkey)
+            if group is None:
+                groups[gkey] = [row]
+            else:
+                group.append(row)
+        wanted = {(account, region, namespace, n, d): ts for (n, d), ts in newest.items()}
         storage = self.storage
+        ids_cache = self.cloud.metrics.ids
         with storage.tx():
-            cache: dict = {}
-            points = []
-            for name, dims, ts, unit, count, total, lo, hi, vals, resolution in rows:
-                mid = metric_id(storage, ctx.account_id, ctx.region, namespace, name, dims, ts, cache)
-                points.append((mid, ts, unit, count, total, lo, hi, vals, resolution))
+            ids, learned = resolve_metrics(storage, ids_cache, wanted, now)
+            points, minutes = [], {}
+            for ((name, dk), ts, unit, resolution), group in groups.items():
+                mid = ids[(account, region, namespace, name, dk)]
+                point = _point(group)
+                points.append((mid, ts, unit, *point, resolution))
+                mkey = (mid, int(ts // 60) * 60, unit)
+                agg = minutes.get(mkey)
+                if agg is None:
+                    minutes[mkey] = list(point[:4])
+                else:
+                    agg[0] += point[0]
+                    agg[1] += point[1]
+                    agg[2] = min(agg[2], point[2])
+                    agg[3] = max(agg[3], point[3])
             storage.executemany(INSERT_POINT, points)
+            storage.executemany(UPSERT_ROLLUP, [(*k, *v) for k, v in minutes.items()])
+        remember(ids_cache, learned)
         return {}
 
-    def _datum(self, datum: dict, where: str, now: float) -> tuple:
+    def _rows(self, data: list, now: float) -> list:
+        """`_datum` of each datum; a datum of one Value whose dimension set
+        was seen before in the request (most of them) takes a short cut
+        with the same checks."""
+        dkeys: dict = {}
+        rows = []
+        append = rows.append
+        oldest, newest = now - TWO_WEEKS, now + TWO_HOURS
+        for i, datum in enumerate(data, 1):
+            value = datum.get("Value")
+            if value is not None and "StatisticValues" not in datum and "Values" not in datum \
+                    and "StorageResolution" not in datum and value == value and abs(value) <= VALUE_LIMIT:
+                dims = datum.get("Dimensions")
+                if not dims:
+                    frozen = ()
+                elif len(dims) == 1:
+                    frozen = (dims[0]["Name"], dims[0]["Value"])
+                else:
+                    frozen = tuple([(d["Name"], d["Value"]) for d in dims])
+                dk = dkeys.get(frozen)
+                ts = datum.get("Timestamp")
+                if ts is None:
+                    ts = now
+                if dk is not None and oldest <= ts <= newest:
+                    append((datum["MetricName"], dk, ts, datum.get("Unit") or "None", 1.0, value, value, value,
+                            None, None, 60))
+                    continue
+                row = self._datum(datum, f"MetricData.member.{i}", now)
+                dkeys[frozen] = row[1]
+                append(row)
+            else:
+                append(self._datum(datum, f"MetricData.member.{i}", now))
+        return rows
+
+    def _datum(self, datum: dict, where: str, now: float, dkeys: dict | None = None) -> tuple:
+        """(name, dims key, ts, unit, count, sum, min, max, values, counts,
+        resolution); values None for a Value or a statistic set, counts
+        None when every count is 1. `dkeys` caches dimension keys."""
         dimensions = datum.get("Dimensions") or []
-        names = set()
-        for j, d in enumerate(dimensions, 1):
-            if d["Name"] in names:
-                raise _invalid(f"No metric may have duplicate dimension names. Found a duplicate of "
-                               f"{where}.Dimensions.member.{j}.Name: {d['Name']}")
-            names.add(d["Name"])
+        frozen = tuple((d["Name"], d["Value"]) for d in dimensions)
+        dk = dkeys.get(frozen) if dkeys is not None else None
+        if dk is None:
+            names = set()
+            for j, d in enumerate(dimensions, 1):
+                if d["Name"] in names:
+                    raise _invalid(f"No metric may have duplicate dimension names. Found a duplicate of "
+                                   f"{where}.Dimensions.member.{j}.Name: {d['Name']}")
+                names.add(d["Name"])
+            dk = dims_key(dimensions)
+            if dkeys is not None:
+                dkeys[frozen] = dk
         value = datum.get("Value")
         stats = datum.get("StatisticValues")
         values = datum.get("Values")
@@ -199,7 +431,8 @@ class MetricOps:
         unit = datum.get("Unit") or "None"
         vals = None
         if value is not None:
-            _check_value(value, f"{where}.Value")
+            if value != value or abs(value) > VALUE_LIMIT:  # NaN, infinities, too large
+                _check_value(value, f"{where}.Value")
             count, total, lo, hi = 1.0, value, value, value
         elif stats is not None:
             for key in ("SampleCount", "Sum", "Minimum", "Maximum"):
@@ -230,17 +463,21 @@ class MetricOps:
             total = float(sum(v * c for v, c in pairs))
             lo = min(v for v, _ in pairs) if pairs else 0.0
             hi = max(v for v, _ in pairs) if pairs else 0.0
-            vals = orjson.dumps(pairs).decode()
+            vals = [v for v, _ in pairs]
+            weights = [float(c) for _, c in pairs] if any(c != 1 for _, c in pairs) else None
             if count == 0:
-                return (datum["MetricName"], dims_key(dimensions), ts, unit, 0.0, 0.0, 0.0, 0.0, vals, resolution)
-        return (datum["MetricName"], dims_key(dimensions), ts, unit, count, total, lo, hi, vals, resolution)
+                return (datum["MetricName"], dk, ts, unit, 0.0, 0.0, 0.0, 0.0, None, None, resolution)
+            return (datum["MetricName"], dk, ts, unit, count, total, lo, hi, vals, weights, resolution)
+        return (datum["MetricName"], dk, ts, unit, count, total, lo, hi, None, None, resolution)
 
     # -- ListMetrics --------------------------------------------------------
 
     def ListMetrics(self, ctx, params):
         self._flush()
-        sql = "SELECT id, namespace, name, dims FROM cloudwatch_metrics WHERE account = ? AND region = ?"
-        args: list = [ctx.account_id, ctx.region]
+        # Metrics without a datapoint in two weeks are not listed (AWS).
+        sql = ("SELECT id, namespace, name, dims FROM cloudwatch_metrics WHERE account = ? AND region = ? "
+               "AND last_put >= ?")
+        args: list = [ctx.account_id, ctx.region, self.clock.now() - TWO_WEEKS]
         if params.get("Namespace"):
             sql += " AND namespace = ?"
             args.append(params["Namespace"])
@@ -300,23 +537,51 @@ class MetricOps:
         if period <= 0 or (period not in HIGH_RES_PERIODS and period % 60):
             raise _invalid(f"The parameter {name} must be 1, 5, 10, 20, 30, or a multiple of 60.")
 
-    def _buckets(self, mid, start, end, period, unit) -> dict:
-        """{(bucket start, unit): Bucket} of a metric's points in [start, end)."""
-        sql = "SELECT ts, unit, count, sum, min, max, vals FROM cloudwatch_points WHERE metric_id = ? AND ts >= ? " \
-              "AND ts < ?"
-        args = [mid, start, end]
+    def _buckets(self, mid, start, end, period, unit, values: bool = True) -> dict:
+        """{(bucket start, unit): Bucket} of a metric's points in [start, end).
+        Without `values` (only SampleCount, Sum, Minimum, Maximum, Average
+        wanted) and with whole-minute periods from a whole minute, the
+        roll-up is read (its buckets have no values: no percentiles);
+        otherwise the raw points."""
+        if values or period % 60 or start % 60:
+            return self._raw_buckets(mid, start, end, period, unit, start)
+        start, period = int(start), int(period)
+        whole = math.floor(end / 60) * 60  # minutes wholly before `end`
+        sql = ("SELECT unit, ? + ((start - ?) / ?) * ?, SUM(count), SUM(sum), MIN(min), MAX(max) "
+               "FROM cloudwatch_rollup WHERE metric_id = ? AND start >= ? AND start < ?")
+        args: list = [start, start, period, period, mid, start, whole]
+        if unit:
+            sql += " AND unit = ?"
+            args.append(unit)
+        out = {(float(ts), u): Bucket.of(n, total, lo, hi)
+               for u, ts, n, total, lo, hi in self.storage.all(sql + " GROUP BY 1, 2", args)}
+        if whole < end:  # the points of a last, partial minute
+            for key, bucket in self._raw_buckets(mid, start, end, period, unit, max(whole, start)).items():
+                have = out.get(key)
+                if have is None:
+                    bucket.exact = False
+                    out[key] = bucket
+                else:
+                    have.merge(bucket)
+        return out
+
+    def _raw_buckets(self, mid, start, end, period, unit, since) -> dict:
+        """Buckets of the raw points in [since, end), periods from `start`."""
+        sql = ("SELECT ts, unit, count, sum, min, max, vals, packed, weights FROM cloudwatch_points "
+               "WHERE metric_id = ? AND ts >= ? AND ts < ?")
+        args = [mid, since, end]
         if unit:
             sql += " AND unit = ?"
             args.append(unit)
         out: dict = {}
-        for ts, u, count, total, lo, hi, vals in self.storage.all(sql, args):
+        for ts, u, count, total, lo, hi, vals, packed, weights in self.storage.all(sql, args):
             if count <= 0:
                 continue
             key = (start + ((ts - start) // period) * period, u)
             bucket = out.get(key)
             if bucket is None:
                 bucket = out[key] = Bucket()
-            bucket.add(count, total, lo, hi, vals)
+            bucket.add(count, total, lo, hi, vals, packed, weights)
         return out
 
     # -- GetMetricStatistics -------------------------------------------------------
@@ -346,7 +611,7 @@ class MetricOps:
         mid = self._metric_id(ctx, params["Namespace"], params["MetricName"], params.get("Dimensions"))
         if mid is None:
             return out
-        buckets = self._buckets(mid, start, end, period, params.get("Unit"))
+        buckets = self._buckets(mid, start, end, period, params.get("Unit"), bool(extended))
         for (ts, unit), bucket in sorted(buckets.items()):
             point = {"Timestamp": ts, "Unit": unit}
             for name in stats:
@@ -378,26 +643,28 @@ class MetricOps:
                 raise AwsError("ValidationError", f"Exactly one element of the metrics list should be specified "
                                                   f"for MetricDataQueries.member.{i}.")
             if q.get("Expression") is not None:
-                raise AwsError("ValidationError", "Metric math expressions are not supported by cloudlet yet "
-                                                  f"(MetricDataQueries.member.{i}.Expression).")
+                if q.get("Period") is not None:
+                    self._check_period(q["Period"], f"MetricDataQueries.member.{i}.Period")
+                continue
             stat = q["MetricStat"]
             self._check_period(stat["Period"], f"MetricDataQueries.member.{i}.MetricStat.Period")
             if stat["Stat"] not in _STATS and not _PERCENTILE.match(stat["Stat"]):
                 raise AwsError("ValidationError", f"The value {stat['Stat']} for parameter "
                                                   f"MetricDataQueries.member.{i}.MetricStat.Stat is invalid.")
-        self._flush()
         descending = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
+        timezone = (params.get("LabelOptions") or {}).get("Timezone")
         results = []
-        for q in queries:
-            if q.get("ReturnData") is False:
+        for r in self.run_queries(ctx.account_id, ctx.region, queries, start, end):
+            if not r["ReturnData"]:
                 continue
-            stat = q["MetricStat"]
-            metric = stat["Metric"]
-            points = self.stat_series(ctx.account_id, ctx.region, metric, stat["Period"], stat["Stat"], start, end,
-                                      stat.get("Unit"))
-            if descending:
-                points.reverse()
-            results.append({"Id": q["Id"], "Label": q.get("Label") or metric.get("MetricName"), "points": points})
+            label = mathexpr.dynamic_label(r["Label"], r["Timestamps"], r["Values"], timezone)
+            # A band is two results under the band's Id: its upper bound, then
+            # its lower (the order FIRST/LAST see in an expression).
+            for values in ((r["Upper"], r["Lower"]) if "Upper" in r else (r["Values"],)):
+                points = list(zip(r["Timestamps"], values))
+                if descending:
+                    points.reverse()
+                results.append({"Id": r["Id"], "Label": label, "points": points})
         # Pagination: NextToken is the number of datapoints already returned.
         skip = 0
         token = params.get("NextToken")
@@ -429,3 +696,14 @@ class MetricOps:
         if more:
             response["NextToken"] = base64.urlsafe_b64encode(str(skip + returned).encode()).decode()
         return response
+
+    def run_queries(self, account: str, region: str, queries: list[dict], start: float, end: float) -> list[dict]:
+        """Evaluates MetricDataQueries (MetricStat or Expression) over [start,
+        end): one dict per query, in order, ReturnData false included, one per
+        series for an expression yielding several (METRICS(), SEARCH):
+        {Id, Label, Timestamps (ascending), Values, ReturnData, StatusCode,
+        Messages}, plus Lower and Upper for an ANOMALY_DETECTION_BAND (whose
+        Values are the band's middle). A bad expression raises
+        ValidationError."""
+        self._flush()
+        return mathexpr.QueryRunner(self, account, region, queries, start, end).run()

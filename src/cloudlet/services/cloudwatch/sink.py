@@ -3,8 +3,8 @@
 
 A datum is added to an in-memory per-minute aggregate (count, sum, min, max
 per metric, unit and minute); a scheduler job every minute, and every
-CloudWatch read before it answers, writes the aggregates as statistic sets,
-in one transaction. Gauge samplers (`add_sampler`) run in that job first:
+CloudWatch read before it answers, writes the aggregates as statistic sets
+(a point and a roll-up row per metric, unit and minute), in one transaction. Gauge samplers (`add_sampler`) run in that job first:
 SQS's Approximate* gauges are sampled there.
 """
 
@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 
-from cloudlet.services.cloudwatch.store import INSERT_POINT, MIGRATIONS, dims_key, metric_id
+from cloudlet.services.cloudwatch.store import (INSERT_POINT, MIGRATIONS, UPSERT_ROLLUP, dims_key, remember,
+                                                resolve_metrics)
 
 log = logging.getLogger("cloudlet.cloudwatch")
 
@@ -23,7 +24,8 @@ class MetricsSink:
         self._buffer: dict = {}
         self._samplers: dict = {}
         self._ready = False
-        self._ids: dict = {}
+        # Metric ids (store.resolve_metrics' cache), shared with PutMetricData.
+        self.ids: dict = {}
         self._dims: dict = {}
 
     def __call__(self, account, region, namespace, name, dimensions, value, unit="None") -> None:
@@ -80,14 +82,23 @@ class MetricsSink:
         buffer, self._buffer = self._buffer, {}
         self.ensure_tables()
         storage = self.cloud.storage
-        rows = []
+        wanted: dict = {}
+        for (account, region, namespace, name, dims, _unit, minute) in buffer:
+            key = (account, region, namespace, name, dims)
+            if wanted.get(key, -1) < minute:
+                wanted[key] = minute
         with storage.tx():
+            ids, learned = resolve_metrics(storage, self.ids, wanted, self.cloud.clock.now())
+            points, rollup = [], []
             for (account, region, namespace, name, dims, unit, minute), (n, s, lo, hi) in buffer.items():
-                mid = metric_id(storage, account, region, namespace, name, dims, minute, self._ids)
-                rows.append((mid, minute, unit, n, s, lo, hi, None, 60))
-            storage.executemany(INSERT_POINT, rows)
+                mid = ids[(account, region, namespace, name, dims)]
+                points.append((mid, minute, unit, n, s, lo, hi, None, None, 60))
+                rollup.append((mid, minute, unit, n, s, lo, hi))
+            storage.executemany(INSERT_POINT, points)
+            storage.executemany(UPSERT_ROLLUP, rollup)
+        remember(self.ids, learned)
 
     def reset(self) -> None:
         self._buffer.clear()
-        self._ids.clear()
+        self.ids.clear()
         self._ready = False
