@@ -311,3 +311,192 @@ def test_percentiles_over_sorted_runs_match_nearest_rank(cw):
     n = len(every)
     assert point["ExtendedStatistics"] == {
         p: every[min(max(1, math.ceil(float(p[1:]) / 100 * n - 1e-9)), n) - 1] for p in wanted}
+
+
+# -- extended statistics: TM, WM, TC, TS, PR, IQM ------------------------------------------------------------
+
+ONE_TO_TEN = [float(v) for v in range(1, 11)]  # N = 10, Sum = 55
+
+
+def extended(cw, name, wanted, start=0, end=60):
+    """{statistic: value} of the one datapoint of [start, end), asking ten at a time."""
+    got = {}
+    for i in range(0, len(wanted), 10):
+        out = cw.get_metric_statistics(Namespace=NS, MetricName=name, StartTime=at(start), EndTime=at(end),
+                                       Period=60, ExtendedStatistics=wanted[i:i + 10])
+        [point] = out["Datapoints"]
+        got.update(point["ExtendedStatistics"])
+    return got
+
+
+def test_trimmed_winsorized_count_sum_and_rank_over_percentages(cw):
+    """Percentage bounds keep the part of the sorted values between the two
+    percentiles' places in their cumulative count: 1..10 in [a*N/100,
+    b*N/100], a value straddling a place counting for its share."""
+    cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": "Ext", "Timestamp": at(10),
+                                                  "Values": ONE_TO_TEN[::-1]}])
+    expected = {
+        "p90": 9.0,
+        # tm90 = TM(:90%): places [0, 9] -> 1..9
+        "tm90": 5.0, "tc90": 9.0, "ts90": 45.0,
+        "TM(:90%)": 5.0,
+        # wm90: 10 counts as 9 (the 90th percentile): (45 + 9) / 10
+        "wm90": 5.4, "WM(:90%)": 5.4,
+        # tm95: places [0, 9.5] -> 1..9 and half of 10: (45 + 5) / 9.5
+        "tm95": 50.0 / 9.5, "tc95": 9.5, "ts95": 50.0,
+        # tm1: places [0, 0.1] -> a tenth of 1
+        "tm1": 1.0, "tc1": 0.1, "ts1": 0.1,
+        # IQM = TM(25%:75%): places [2.5, 7.5] -> half of 3, 4..7, half of 8: 27.5 / 5
+        "IQM": 5.5, "TM(25%:75%)": 5.5, "TC(25%:75%)": 5.0, "TS(25%:75%)": 27.5,
+        # TM(10%:90%): places [1, 9] -> 2..9
+        "TM(10%:90%)": 5.5, "TC(10%:90%)": 8.0, "TS(10%:90%)": 44.0,
+        # WM(20%:70%): places [2, 7] -> 3..7 (25); 1, 2 count as 3; 8, 9, 10 as 7: (25 + 6 + 21) / 10
+        "WM(20%:70%)": 5.2,
+        # WM(25%:75%): 1, 2, 3 count as 3 and 8, 9, 10 as 8: (9 + 22 + 24) / 10
+        "WM(25%:75%)": 5.5,
+        # one bound: TM(20%:) -> 3..10; TS(80%:) -> 9, 10; WM(80%:): 1..8 count as 9: (72 + 19) / 10
+        "TM(20%:)": 6.5, "TS(80%:)": 19.0, "TC(80%:)": 2.0, "WM(80%:)": 9.1,
+        "TM(0%:100%)": 5.5, "tm100": 5.5, "TC(0%:100%)": 10.0,
+    }
+    assert extended(cw, "Ext", list(expected)) == expected
+
+
+def test_trimmed_statistics_and_percentile_rank_over_fixed_values(cw):
+    """Fixed bounds keep lower < v <= upper (the lower bound exclusive, the
+    upper inclusive); PR is the percentage of values in that range."""
+    cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": "Fixed", "Timestamp": at(10),
+                                                  "Values": ONE_TO_TEN}])
+    expected = {
+        # (3, 7] -> 4, 5, 6, 7
+        "TM(3:7)": 5.5, "TC(3:7)": 4.0, "TS(3:7)": 22.0,
+        # WM(3:7): 1, 2, 3 count as 3; 8, 9, 10 as 7: (9 + 22 + 21) / 10
+        "WM(3:7)": 5.2,
+        # WM(:4): 1..4, then 5..10 count as 4: (10 + 24) / 10
+        "TM(:4)": 2.5, "TC(:4)": 4.0, "TM(8:)": 9.5, "TS(8:)": 19.0, "WM(:4)": 3.4,
+        "TM(2.5:4.5)": 3.5, "TC(0.005:0.030)": 0.0, "TS(:0.5)": 0.0, "TC(10:)": 0.0,
+        "PR(:3)": 30.0, "PR(3:7)": 40.0, "PR(9:)": 10.0, "PR(0:10)": 100.0, "PR(10:20)": 0.0,
+        "PR(2.5:3)": 10.0,
+    }
+    assert extended(cw, "Fixed", list(expected) + ["TM(:0.5)", "TM(10:)"]) == expected  # empty TMs: no value
+
+
+def test_extended_statistics_with_counts_statistic_sets_and_negatives(cw):
+    # Values 1, 2, 3 with counts 2, 5, 3 (N = 10): 1 spans places [0, 2], 2 [2, 7], 3 [7, 10].
+    cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": "Counted", "Timestamp": at(10),
+                                                  "Values": [3.0, 1.0, 2.0], "Counts": [3.0, 2.0, 5.0]}])
+    assert extended(cw, "Counted", ["tm90", "tc90", "ts90", "IQM", "WM(25%:75%)", "PR(1:2)", "TM(1:3)",
+                                    "WM(1:2)", "p50"]) == {
+        "tm90": 2.0, "tc90": 9.0, "ts90": 18.0,  # 1*2 + 2*5 + 3*2 over 9
+        "IQM": 2.1,  # 2*4.5 + 3*0.5 over 5
+        "WM(25%:75%)": 2.3,  # (10.5 + 2.5*2 + 2.5*3) / 10
+        "PR(1:2)": 50.0, "TM(1:3)": 2.375, "WM(1:2)": 1.8, "p50": 2.0}
+    # A statistic set whose minimum equals its maximum is its value that many times: 1, 3, 5, 5.
+    cw.put_metric_data(Namespace=NS, MetricData=[
+        {"MetricName": "WithSet", "Timestamp": at(10), "Values": [1.0, 3.0]},
+        {"MetricName": "WithSet", "Timestamp": at(20), "StatisticValues": {
+            "SampleCount": 2, "Sum": 10, "Minimum": 5, "Maximum": 5}},
+    ])
+    assert extended(cw, "WithSet", ["tm75", "PR(:3)", "TS(50%:)", "WM(25%:75%)", "TC(3:5)"]) == {
+        "tm75": 3.0, "PR(:3)": 50.0, "TS(50%:)": 10.0, "WM(25%:75%)": 4.0, "TC(3:5)": 2.0}
+    # A statistic set whose minimum and maximum differ, or a negative value: none of them.
+    cw.put_metric_data(Namespace=NS, MetricData=[
+        {"MetricName": "Spread", "Timestamp": at(10), "Values": [1.0, 3.0]},
+        {"MetricName": "Spread", "Timestamp": at(20), "StatisticValues": {
+            "SampleCount": 2, "Sum": 7, "Minimum": 3, "Maximum": 4}},
+        {"MetricName": "Negative", "Timestamp": at(10), "Values": [-1.0, 2.0, 3.0]},
+    ])
+    for name in ("Spread", "Negative"):
+        assert extended(cw, name, ["tm90", "IQM", "wm90", "tc90", "ts90", "PR(:5)", "TM(0:5)"]) == {}, name
+
+
+def test_extended_statistics_per_period_names_as_given(cw):
+    cw.put_metric_data(Namespace=NS, MetricData=[
+        {"MetricName": "Periods", "Timestamp": at(10), "Values": ONE_TO_TEN},
+        {"MetricName": "Periods", "Timestamp": at(70), "Values": [v + 10 for v in ONE_TO_TEN]},
+    ])
+    out = cw.get_metric_statistics(Namespace=NS, MetricName="Periods", StartTime=at(0), EndTime=at(120),
+                                   Period=60, ExtendedStatistics=["tm90", "TM(10%:90%)", "PR(:12)"])
+    points = sorted(out["Datapoints"], key=lambda p: p["Timestamp"])
+    assert [p["ExtendedStatistics"] for p in points] == [
+        {"tm90": 5.0, "TM(10%:90%)": 5.5, "PR(:12)": 100.0},
+        {"tm90": 15.0, "TM(10%:90%)": 15.5, "PR(:12)": 20.0}]
+    # One period over both minutes: 1..20.
+    out = cw.get_metric_statistics(Namespace=NS, MetricName="Periods", StartTime=at(0), EndTime=at(120),
+                                   Period=120, ExtendedStatistics=["tm90", "IQM", "tc90"])
+    # tm90: places [0, 18] -> 1..18; IQM: places [5, 15] -> 6..15
+    assert out["Datapoints"][0]["ExtendedStatistics"] == {"tm90": 9.5, "IQM": 10.5, "tc90": 18.0}
+
+
+def test_get_metric_data_and_metric_math_take_extended_statistics(cw):
+    cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": "Gmd", "Timestamp": at(10),
+                                                  "Values": ONE_TO_TEN}])
+    metric = {"Namespace": NS, "MetricName": "Gmd"}
+    stats = {"a": "tm90", "b": "IQM", "c": "PR(3:7)", "d": "TM(10%:90%)", "e": "WM(3:7)", "f": "ts95",
+             "g": "TC(:4)", "h": "wm90"}
+    queries = [{"Id": qid, "MetricStat": {"Metric": metric, "Period": 60, "Stat": stat}}
+               for qid, stat in stats.items()]
+    queries.append({"Id": "twice", "Expression": "a * 2"})
+    out = cw.get_metric_data(MetricDataQueries=queries, StartTime=at(0), EndTime=at(60))
+    got = {r["Id"]: r["Values"] for r in out["MetricDataResults"]}
+    assert got == {"a": [5.0], "b": [5.5], "c": [40.0], "d": [5.5], "e": [5.2], "f": [50.0], "g": [4.0],
+                   "h": [5.4], "twice": [10.0]}
+    out = cw.get_metric_data(MetricDataQueries=[{"Id": "s", "Expression": f"SEARCH('{{{NS}}} Gmd', 'IQM', 60)"}],
+                             StartTime=at(0), EndTime=at(60))
+    assert [r["Values"] for r in out["MetricDataResults"]] == [[5.5]]
+    for bad in ("TM(10%:500)", "tm(1:2)", "TM90", "PR(10%:20%)", "IQM(25%:75%)", "TM(:)"):
+        with pytest.raises(ClientError) as exc:
+            cw.get_metric_data(MetricDataQueries=[{"Id": "x", "MetricStat": {"Metric": metric, "Period": 60,
+                                                                              "Stat": bad}}],
+                               StartTime=at(0), EndTime=at(60))
+        assert error(exc) == ("ValidationError",
+                              f"The value {bad} for parameter MetricDataQueries.member.1.MetricStat.Stat is "
+                              "invalid."), bad
+
+
+@pytest.mark.parametrize("name", [
+    "TM(10%:500)",  # one bound a percentage, the other a value
+    "tm(10%:90%)",  # lower case takes one number
+    "TM90",  # upper case takes a range
+    "TM(:)", "TM()", "TM(90%:10%)", "TM(7:3)", "tm101", "TM(:100.5%)", "tm90%", "iqm", "PR(10%:20%)",
+    "pr(:3)", "TM(:1.12345678901)", "TM( 1:2)", "XX(1:2)", "TM(-1:2)",
+])
+def test_invalid_extended_statistics(cw, name):
+    with pytest.raises(ClientError) as exc:
+        cw.get_metric_statistics(Namespace=NS, MetricName="x", StartTime=at(0), EndTime=at(60), Period=60,
+                                 ExtendedStatistics=[name])
+    assert error(exc) == ("InvalidParameterValue", f"The value {name} for parameter ExtendedStatistics is not "
+                                                   "supported.")
+
+
+def test_alarm_on_a_trimmed_mean(cloudlet, cw):
+    """tm90 ignores the top 10%: an outlier that lifts the average does not
+    breach; a shift of the whole distribution does."""
+    cw.put_metric_alarm(AlarmName="tm", Namespace=NS, MetricName="Trimmed", ExtendedStatistic="tm90",
+                        Period=60, EvaluationPeriods=1, Threshold=5.0, ComparisonOperator="GreaterThanThreshold")
+    # 01:00: 1..9 and 100 (average 14.5; tm90 = 5.0)
+    cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": "Trimmed", "Timestamp": at(3605),
+                                                  "Values": ONE_TO_TEN[:9] + [100.0]}])
+    cloudlet.clock.set("2030-01-01T01:01:00Z")
+    [alarm] = cw.describe_alarms(AlarmNames=["tm"])["MetricAlarms"]
+    assert (alarm["StateValue"], alarm["ExtendedStatistic"]) == ("OK", "tm90")
+    # 01:01: 2..11 (tm90 = 54 / 9 = 6.0)
+    cw.put_metric_data(Namespace=NS, MetricData=[{"MetricName": "Trimmed", "Timestamp": at(3665),
+                                                  "Values": [v + 1 for v in ONE_TO_TEN]}])
+    cloudlet.clock.advance(60)
+    [alarm] = cw.describe_alarms(AlarmNames=["tm"])["MetricAlarms"]
+    assert alarm["StateValue"] == "ALARM"
+    assert "[6.0 (01/01/30 01:01:00)]" in alarm["StateReason"]
+    found = cw.describe_alarms_for_metric(Namespace=NS, MetricName="Trimmed", ExtendedStatistic="tm90")
+    assert [a["AlarmName"] for a in found["MetricAlarms"]] == ["tm"]
+    assert cw.describe_alarms_for_metric(Namespace=NS, MetricName="Trimmed",
+                                         ExtendedStatistic="p90")["MetricAlarms"] == []
+    base = dict(AlarmName="bad", Namespace=NS, MetricName="Trimmed", Period=60, EvaluationPeriods=1,
+                Threshold=5.0, ComparisonOperator="GreaterThanThreshold")
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_alarm(**base, ExtendedStatistic="TM(10%:500)")
+    assert error(exc) == ("InvalidParameterValue",
+                          "The value TM(10%:500) for parameter ExtendedStatistic is not supported.")
+    # EvaluateLowSampleCountPercentile is for percentiles only (AWS's guide).
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_alarm(**base, ExtendedStatistic="tm90", EvaluateLowSampleCountPercentile="ignore")
+    assert error(exc) == ("ValidationError", "EvaluateLowSampleCountPercentile is only supported for percentiles.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from cloudlet.errors import AwsError
+from cloudlet.services.cloudwatch import stats as cwstats
 
 COMPARISONS = ("GreaterThanOrEqualToThreshold", "GreaterThanThreshold", "LessThanThreshold",
                "LessThanOrEqualToThreshold")
@@ -14,8 +15,7 @@ BAND_COMPARISONS = ("LessThanLowerOrGreaterThanUpperThreshold", "LessThanLowerTh
                     "GreaterThanUpperThreshold")
 TREAT_MISSING = ("breaching", "notBreaching", "ignore", "missing")
 LOW_SAMPLE = ("evaluate", "ignore")
-STATISTICS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
-PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d{1,10})?|100(\.0{1,10})?)$")
+STATISTICS = cwstats.BASIC
 MAX_ALARM_METRICS = 10
 MAX_TAGS = 50
 
@@ -104,7 +104,7 @@ def metric_alarm(params: dict, arn: str, now: float) -> dict:
         if has_stat == has_ext:
             raise AwsError("InvalidParameterCombination",
                            "Exactly one of the Statistic and ExtendedStatistic parameters must be specified.")
-        if has_ext and not PERCENTILE.match(params["ExtendedStatistic"]):
+        if has_ext and not cwstats.extended(params["ExtendedStatistic"]):
             raise invalid(f"The value {params['ExtendedStatistic']} for parameter ExtendedStatistic is not "
                           "supported.")
         period = params["Period"]
@@ -191,7 +191,7 @@ def _check_metrics(metrics: list, threshold_id: str | None, band: bool) -> int:
         if q.get("MetricStat"):
             stat = q["MetricStat"]
             _check_period(stat["Period"], f"{where}.MetricStat.Period")
-            if stat["Stat"] not in STATISTICS and not PERCENTILE.match(stat["Stat"]):
+            if not cwstats.valid(stat["Stat"]):
                 raise validation(f"The value {stat['Stat']} for parameter {where}.MetricStat.Stat is invalid.")
             periods.append(stat["Period"])
         elif q.get("Period") is not None:

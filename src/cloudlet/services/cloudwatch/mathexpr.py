@@ -17,6 +17,7 @@ import re
 import time
 
 from cloudlet.errors import AwsError
+from cloudlet.services.cloudwatch import stats as cwstats
 
 # -- values ----------------------------------------------------------------------
 
@@ -949,8 +950,6 @@ def search_matches(parsed, catalog) -> list[int]:
 # -- running a request's queries -------------------------------------------------
 
 _HIGH_RES_PERIODS = (1, 5, 10, 20, 30)
-_STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
-_PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d{1,10})?|100(\.0{1,10})?)$")
 
 
 def _validation(message: str) -> AwsError:
@@ -1084,7 +1083,7 @@ class QueryRunner(Context):
 
     def search(self, text, stat, period):
         parsed = parse_search(text)
-        if stat not in _STATS and not _PERCENTILE.match(stat):
+        if not cwstats.valid(stat):
             raise MathError(f"Invalid statistic {stat} in SEARCH")
         if period <= 0 or (period not in _HIGH_RES_PERIODS and period % 60):
             raise MathError(f"Invalid period {period} in SEARCH: it must be 1, 5, 10, 20, 30, or a multiple of 60")

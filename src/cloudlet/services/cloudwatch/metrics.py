@@ -16,6 +16,7 @@ import orjson
 from cloudlet.errors import AwsError
 from cloudlet.protocol.validate import check as validate
 from cloudlet.services.cloudwatch import mathexpr
+from cloudlet.services.cloudwatch import stats as cwstats
 from cloudlet.services.cloudwatch.store import INSERT_POINT, UPSERT_ROLLUP, dims_key, remember, resolve_metrics
 
 MAX_METRIC_DATA = 1000
@@ -27,8 +28,7 @@ TWO_WEEKS = 14 * 86400
 TWO_HOURS = 2 * 3600
 VALUE_LIMIT = 2.0 ** 360
 HIGH_RES_PERIODS = (1, 5, 10, 20, 30)
-_PERCENTILE = re.compile(r"^p(\d{1,2}(\.\d{1,10})?|100(\.0{1,10})?)$")
-_STATS = ("SampleCount", "Average", "Sum", "Minimum", "Maximum")
+_STATS = cwstats.BASIC
 _BASIC = frozenset(_STATS)  # statistics the per-minute roll-up answers
 
 
@@ -63,12 +63,13 @@ def percentile(pairs: list[tuple[float, float]], p: float) -> float | None:
 
 
 class Bucket:
-    """The points of one period: their statistic set and, for percentiles,
-    their values: `runs`, arrays of values of count 1 each sorted (a
-    stored point's values), `values`, other values of count 1 (unsorted),
-    `pairs`, (value, count) of other counts."""
+    """The points of one period: their statistic set and, for percentiles
+    and the other extended statistics (stats.py), their values: `runs`,
+    arrays of values of count 1 each sorted (a stored point's values),
+    `values`, other values of count 1 (unsorted), `pairs`, (value, count)
+    of other counts."""
 
-    __slots__ = ("count", "sum", "min", "max", "runs", "values", "pairs", "exact")
+    __slots__ = ("count", "sum", "min", "max", "runs", "values", "pairs", "exact", "cache")
 
     def __init__(self):
         self.count = 0.0
@@ -79,6 +80,7 @@ class Bucket:
         self.values = array("d")
         self.pairs: list = []
         self.exact = True  # every point's values are known (percentiles possible)
+        self.cache = None  # sorted_values
 
     @classmethod
     def of(cls, count, total, lo, hi) -> "Bucket":
@@ -88,6 +90,7 @@ class Bucket:
         return b
 
     def add(self, count, total, lo, hi, vals=None, packed=None, weights=None) -> None:
+        self.cache = None
         self.count += count
         self.sum += total
         if lo < self.min:
@@ -110,6 +113,7 @@ class Bucket:
             self.exact = False
 
     def merge(self, other: "Bucket") -> None:
+        self.cache = None
         self.count += other.count
         self.sum += other.sum
         self.min, self.max = min(self.min, other.min), max(self.max, other.max)
@@ -129,32 +133,53 @@ class Bucket:
             return self.max
         if name == "Average":
             return self.sum / self.count if self.count else None
-        if name.startswith("p"):
-            if not self.exact or self.min < 0:
-                return None
-            p = float(name[1:])
-            if self.pairs:
-                ones = [(v, 1.0) for run in self.runs for v in run] + [(v, 1.0) for v in self.values]
-                return percentile(ones + self.pairs, p)
-            n = len(self.values) + sum(len(run) for run in self.runs)
-            if not n:
-                return None
-            rank = min(max(1, math.ceil(p / 100.0 * n - 1e-9)), n)
-            # The rank-th smallest is among the rank smallest of each sorted
-            # run (and the (n - rank + 1)-th largest among their as many
-            # largest): only those are sorted.
-            below, above = rank, n - rank + 1
-            picked = self.values.tolist()
-            if below <= above:
-                for run in self.runs:
-                    picked += run[:below]
-                picked.sort()
-                return picked[below - 1]
+        st = cwstats.parse(name)
+        if st is None or not self.exact or self.min < 0:
+            return None  # raw values needed, none negative (as AWS documents)
+        if st.kind != "p":
+            values, weights, total = self.sorted_values()
+            return cwstats.compute(st, values, weights, total)
+        p = st.upper
+        if self.pairs:
+            ones = [(v, 1.0) for run in self.runs for v in run] + [(v, 1.0) for v in self.values]
+            return percentile(ones + self.pairs, p)
+        n = len(self.values) + sum(len(run) for run in self.runs)
+        if not n:
+            return None
+        rank = min(max(1, math.ceil(p / 100.0 * n - 1e-9)), n)
+        # The rank-th smallest is among the rank smallest of each sorted
+        # run (and the (n - rank + 1)-th largest among their as many
+        # largest): only those are sorted.
+        below, above = rank, n - rank + 1
+        picked = self.values.tolist()
+        if below <= above:
             for run in self.runs:
-                picked += run[-above:]
+                picked += run[:below]
             picked.sort()
-            return picked[-above]
-        return None
+            return picked[below - 1]
+        for run in self.runs:
+            picked += run[-above:]
+        picked.sort()
+        return picked[-above]
+
+    def sorted_values(self) -> tuple:
+        """(values ascending, weights aligned or None when all are 1, their
+        total weight) of an exact bucket; kept for its other statistics."""
+        have = self.cache
+        if have is None:
+            if self.pairs:
+                pairs = [(v, 1.0) for run in self.runs for v in run] + [(v, 1.0) for v in self.values] + self.pairs
+                pairs.sort()
+                weights = [w for _, w in pairs]
+                have = ([v for v, _ in pairs], weights, math.fsum(weights))
+            else:
+                values = self.values.tolist()
+                for run in self.runs:
+                    values += run
+                values.sort()
+                have = (values, None, float(len(values)))
+            self.cache = have
+        return have
 
 
 _units: dict = {}
@@ -593,7 +618,7 @@ class MetricOps:
             raise AwsError("InvalidParameterCombination",
                            "Must specify either Statistics or ExtendedStatistics, but not both.")
         for name in extended:
-            if not _PERCENTILE.match(name):
+            if not cwstats.extended(name):
                 raise _invalid(f"The value {name} for parameter ExtendedStatistics is not supported.")
         start, end, period = params["StartTime"], params["EndTime"], params["Period"]
         if start >= end:
@@ -648,7 +673,7 @@ class MetricOps:
                 continue
             stat = q["MetricStat"]
             self._check_period(stat["Period"], f"MetricDataQueries.member.{i}.MetricStat.Period")
-            if stat["Stat"] not in _STATS and not _PERCENTILE.match(stat["Stat"]):
+            if not cwstats.valid(stat["Stat"]):
                 raise AwsError("ValidationError", f"The value {stat['Stat']} for parameter "
                                                   f"MetricDataQueries.member.{i}.MetricStat.Stat is invalid.")
         descending = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
