@@ -23,3 +23,13 @@ def test_call_count_per_operation(cloudlet):
     listed = cw.list_metrics(Namespace="AWS/Usage", Dimensions=[{"Name": "Service", "Value": "SQS"}])["Metrics"]
     assert sorted(d["Value"] for m in listed for d in m["Dimensions"] if d["Name"] == "Resource") == [
         "CreateQueue", "ListQueues"]
+
+
+def test_list_metrics_with_linked_accounts_names_the_owner(cloudlet):
+    cloudlet.clock.set("2030-01-01T01:00:00Z")
+    cw = cloudlet.client("cloudwatch")
+    cw.put_metric_data(Namespace="App/Linked", MetricData=[{"MetricName": "A", "Value": 1.0}])
+    out = cw.list_metrics(Namespace="App/Linked", IncludeLinkedAccounts=True)
+    assert [m["MetricName"] for m in out["Metrics"]] == ["A"]
+    assert out["OwningAccounts"] == ["000000000000"]
+    assert "OwningAccounts" not in cw.list_metrics(Namespace="App/Linked")

@@ -539,6 +539,10 @@ class MetricOps:
         else:
             last = None
         out = {"Metrics": metrics}
+        if params.get("IncludeLinkedAccounts"):
+            # No account is linked to this one (no cross-account
+            # observability): every metric is the caller's own.
+            out["OwningAccounts"] = [ctx.account_id] * len(metrics)
         if last is not None:
             out["NextToken"] = base64.urlsafe_b64encode(str(last).encode()).decode()
         return out
