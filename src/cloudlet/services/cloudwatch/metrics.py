@@ -99,7 +99,7 @@ class Bucket:
             self.max = hi
         if packed is not None:
             if weights is None:
-                self.runs.append(array("d", packed))
+                self.runs.append(memoryview(packed).cast("d"))  # read in place: no copy
             else:
                 self.pairs.extend(zip(array("d", packed), array("d", weights)))
         elif vals is not None:  # rows written before values were packed
@@ -147,6 +147,8 @@ class Bucket:
         if not n:
             return None
         rank = min(max(1, math.ceil(p / 100.0 * n - 1e-9)), n)
+        if len(self.runs) == 1 and not self.values:
+            return self.runs[0][rank - 1]  # one stored point's values: already sorted
         # The rank-th smallest is among the rank smallest of each sorted
         # run (and the (n - rank + 1)-th largest among their as many
         # largest): only those are sorted.
