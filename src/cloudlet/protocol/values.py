@@ -30,9 +30,43 @@ def _describe(value) -> str:
     return _TYPE_WORDS.get(type(value), type(value).__name__)
 
 
-def _mismatch(shape: Shape, value, path: str) -> ParseError:
+def _flat(path) -> str:
+    """A value's path, "/a/b/0". Built only for an error: reading passes it
+    as nested (parent, key) tuples, which cost far less than formatting a
+    string for every value of a large request."""
+    parts = []
+    while isinstance(path, tuple):
+        path, key = path
+        parts.append(str(key))
+    parts.append(path)
+    return "/".join(reversed(parts)) if parts != [""] else ""
+
+
+def _mismatch(shape: Shape, value, path) -> ParseError:
+    path = _flat(path)
     expected = {"structure": "structure", "map": "map", "list": "list"}.get(shape.type, shape.type)
     return ParseError(f"Expected {expected} but found {_describe(value)} at '{path or '/'}'", path)
+
+
+def _wire_members(shape: Shape, use_wire: bool) -> dict:
+    """{key in the document: (member name, shape, wire name or None)}: the
+    wire name (locationName) when the codec uses them, and the member name,
+    accepted too where it differs (then the wire name is given: it wins)."""
+    cache = shape.__dict__.get("_wire_members")
+    if cache is None:
+        cache = shape.__dict__["_wire_members"] = {}
+    found = cache.get(use_wire)
+    if found is None:
+        found = {}
+        for name, mshape in shape.members.items():
+            key = (mshape.wire_name or name) if use_wire else name
+            found[key] = (name, mshape, None)
+        for name, mshape in shape.members.items():
+            wire = mshape.wire_name or name
+            if use_wire and name not in found:
+                found[name] = (name, mshape, wire)
+        cache[use_wire] = found
+    return found
 
 
 class DocumentCodec:
@@ -51,17 +85,24 @@ class DocumentCodec:
         if not isinstance(data, dict):
             raise _mismatch(shape, data, path)
         out = {}
-        use_wire = self.use_wire_names
-        for name, mshape in shape.members.items():
+        members = _wire_members(shape, self.use_wire_names)
+        for key, raw in data.items():
+            found = members.get(key)
+            if found is None or raw is None:
+                continue  # unknown members are ignored, as AWS ignores them
+            name, mshape, wire = found
+            if wire is not None and data.get(wire) is not None:
+                continue  # the member name, where the wire name is given too: the wire name wins
             if skip_located and mshape.location:
                 continue
-            key = (mshape.wire_name or name) if use_wire else name
-            raw = data.get(key)
-            if raw is None and use_wire and key != name:
-                raw = data.get(name)
-            if raw is None:
+            t = mshape.type
+            if t == "string" and type(raw) is str:  # the common cases, without a call
+                out[name] = raw
                 continue
-            value = self.read(mshape, raw, f"{path}/{key}")
+            if t == "double" and type(raw) is float:
+                out[name] = raw
+                continue
+            value = self.read(mshape, raw, (path, key))
             if value is not None:
                 out[name] = value
         return out
@@ -95,13 +136,15 @@ class DocumentCodec:
                 raise _mismatch(shape, raw, path)
             member = shape.member
             sparse = shape.spec.get("sparse", False)
+            if member.type == "string" and not sparse and all(type(item) is str for item in raw):
+                return list(raw)
             out = []
             for i, item in enumerate(raw):
                 if item is None:
                     if sparse:
                         out.append(None)
                     continue
-                out.append(self.read(member, item, f"{path}/{i}"))
+                out.append(self.read(member, item, (path, i)))
             return out
         if t == "map":
             if not isinstance(raw, dict):
@@ -111,12 +154,12 @@ class DocumentCodec:
             out = {}
             for k, v in raw.items():
                 if not isinstance(k, str):
-                    raise ParseError(f"Expected string map key at '{path}'", path)
+                    raise ParseError(f"Expected string map key at '{_flat(path)}'", _flat(path))
                 if v is None:
                     if sparse:
                         out[k] = None
                     continue
-                out[k] = self.read(vshape, v, f"{path}/{k}")
+                out[k] = self.read(vshape, v, (path, k))
             return out
         if t == "timestamp":
             if isinstance(raw, bool):
@@ -124,7 +167,7 @@ class DocumentCodec:
             try:
                 return parse_timestamp(raw)
             except ParseError as exc:
-                exc.path = path
+                exc.path = _flat(path)
                 raise
         if t == "blob":
             if self.binary:
