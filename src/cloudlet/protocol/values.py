@@ -206,6 +206,11 @@ class DocumentCodec:
             return self.write_structure(shape, value)
         if t == "list":
             member = shape.member
+            mt = member.type
+            if mt == "string" or mt in _INT_TYPES or mt == "boolean":
+                return list(value)  # written as they are (a large list costs no call per item)
+            if mt in _FLOAT_TYPES and not self.binary and all(math.isfinite(v) for v in value if v is not None):
+                return list(value)
             return [None if v is None else self.write(member, v) for v in value]
         if t == "map":
             vshape = shape.value
