@@ -1,5 +1,7 @@
-"""Builds one cloud (storage, clock, models, services, scheduler) and the
-ASGI application that serves it."""
+"""Builds one cloud (storage, clock, models, services, scheduler), the
+function that answers one request (`respond`), and the ASGI application
+that serves it (cloudlet's own server, httpserver.py, calls `respond`
+directly)."""
 
 from __future__ import annotations
 
@@ -300,21 +302,28 @@ class AsgiApp:
         client = scope.get("client")
         request = HttpRequest(scope["method"], path, scope.get("query_string", b"").decode("latin-1"),
                               None, body, client[0] if client else "127.0.0.1", raw_headers=scope["headers"])
-        if path.startswith("/_cloudlet/"):
-            if isinstance(body, SpooledBody):
-                request.body = body.read()
-            response = await self.cloud.admin.handle(request)
-        else:
-            response = await self.cloud.gateway.handle(request)
-        storage = self.cloud.storage
-        if storage.pending and response.wait_for_commit:
-            # Answer only once what this request wrote is committed.
-            try:
-                await storage.flush()
-            except Exception:
-                log.exception("commit failed")
-                response = self.cloud.gateway.commit_failed(request)
-        return response
+        return await respond(self.cloud, request)
+
+
+async def respond(cloud: Cloudlet, request: HttpRequest):
+    """The answer to one request, whichever server read it (AsgiApp, or
+    httpserver.HttpProtocol): admin paths to the admin API, the rest to the
+    gateway; returned only once what the request wrote is committed."""
+    if request.raw_path.startswith("/_cloudlet/"):
+        if isinstance(request.body, SpooledBody):
+            request.body = request.body.read()
+        response = await cloud.admin.handle(request)
+    else:
+        response = await cloud.gateway.handle(request)
+    storage = cloud.storage
+    if storage.pending and response.wait_for_commit:
+        # Answer only once what this request wrote is committed.
+        try:
+            await storage.flush()
+        except Exception:
+            log.exception("commit failed")
+            response = cloud.gateway.commit_failed(request)
+    return response
 
 
 def create_app(settings: Settings | None = None) -> AsgiApp:

@@ -46,6 +46,7 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from cloudlet.app import create_app
+    from cloudlet.httpserver import http_protocol
 
     settings = Settings()
     if args.host:
@@ -77,7 +78,7 @@ def cmd_serve(args) -> int:
     where = "a temporary directory" if settings.ephemeral else os.path.abspath(settings.data_dir)
     logging.getLogger("cloudlet").info("cloudlet %s on http://%s:%d, data in %s",
                                        __version__, settings.host, settings.port, where)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop", http="httptools",
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, loop="uvloop", http=http_protocol(settings),
                             lifespan="on", log_level=settings.log_level.lower(), access_log=False,
                             server_header=False, proxy_headers=False, timeout_keep_alive=75)
     uvicorn.Server(config).run()

@@ -18,6 +18,9 @@ class Settings:
     host: str = field(default_factory=lambda: os.environ.get("CLOUDLET_HOST", "127.0.0.1"))
     port: int = field(default_factory=lambda: int(os.environ.get("CLOUDLET_PORT", "4566")))
     data_dir: str = field(default_factory=lambda: os.environ.get("CLOUDLET_DATA_DIR", "./.cloudlet"))
+    # The HTTP layer: "native" (cloudlet.httpserver under uvicorn) or "asgi"
+    # (uvicorn's own httptools protocol and AsgiApp).
+    http: str = field(default_factory=lambda: os.environ.get("CLOUDLET_HTTP", "native").strip().lower())
     ephemeral: bool = field(default_factory=lambda: _env_bool("CLOUDLET_EPHEMERAL"))
     log_level: str = field(default_factory=lambda: os.environ.get("CLOUDLET_LOG_LEVEL", "info"))
     virtual_clock: bool = field(default_factory=lambda: _env_bool("CLOUDLET_VIRTUAL_CLOCK"))

@@ -79,6 +79,7 @@ class CloudletServer:
         import uvicorn
 
         from cloudlet.app import create_app
+        from cloudlet.httpserver import http_protocol
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -87,7 +88,8 @@ class CloudletServer:
         self.settings.port = self.port
         self.app = create_app(self.settings)
         config = uvicorn.Config(self.app, log_level=self.settings.log_level, access_log=False,
-                                lifespan="on", server_header=False, proxy_headers=False, loop="asyncio", http="httptools")
+                                lifespan="on", server_header=False, proxy_headers=False, loop="asyncio",
+                                http=http_protocol(self.settings))
         self._server = uvicorn.Server(config)
         ready = threading.Event()
         failed: list[BaseException] = []
