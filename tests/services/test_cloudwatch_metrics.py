@@ -4,6 +4,9 @@ GetMetricStatistics / GetMetricData / ListMetrics with exact answers."""
 
 from __future__ import annotations
 
+import base64
+import random
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -500,3 +503,19 @@ def test_alarm_on_a_trimmed_mean(cloudlet, cw):
     with pytest.raises(ClientError) as exc:
         cw.put_metric_alarm(**base, ExtendedStatistic="tm90", EvaluateLowSampleCountPercentile="ignore")
     assert error(exc) == ("ValidationError", "EvaluateLowSampleCountPercentile is only supported for percentiles.")
+
+
+def test_put_metric_data_over_one_megabyte_is_refused(cw):
+    # Long random dimension values: over 1 MB even after boto3 gzips the request (the limit counts
+    # the request as sent).
+    rnd = random.Random(5)
+    data = [{"MetricName": "Big", "Value": 1.0, "Timestamp": at(10),
+             "Dimensions": [{"Name": f"D{k}", "Value": base64.b64encode(rnd.randbytes(750)).decode()}
+                            for k in range(4)]} for _ in range(600)]
+    with pytest.raises(ClientError) as exc:
+        cw.put_metric_data(Namespace=NS, MetricData=data)
+    code, message = error(exc)
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 413
+    assert code == "RequestEntityTooLarge"
+    assert re.fullmatch(r"Request size \d+ exceeded 1048576 bytes", message)
+    assert cw.list_metrics(Namespace=NS, MetricName="Big")["Metrics"] == []

@@ -20,6 +20,7 @@ from cloudlet.services.cloudwatch import stats as cwstats
 from cloudlet.services.cloudwatch.store import INSERT_POINT, UPSERT_ROLLUP, dims_key, remember, resolve_metrics
 
 MAX_METRIC_DATA = 1000
+MAX_PUT_BYTES = 1_048_576
 MAX_VALUES = 150
 MAX_DATAPOINTS = 1440
 MAX_GMD_DATAPOINTS = 100_800
@@ -60,6 +61,18 @@ def percentile(pairs: list[tuple[float, float]], p: float) -> float | None:
         if seen >= rank:
             return value
     return pairs[-1][0]
+
+
+def _request_size(request) -> int:
+    """The request's size as sent (Content-Length; a gzip body counts
+    compressed)."""
+    if request is None:
+        return 0
+    length = request.header("content-length")
+    if length and length.isdigit():
+        return int(length)
+    body = request.body
+    return len(body) if isinstance(body, (bytes, bytearray)) else 0
 
 
 class Bucket:
@@ -330,6 +343,11 @@ class MetricOps:
         validate(op.input, params, self.validation_code or ("ValidationError" if form else "ValidationException"))
 
     def PutMetricData(self, ctx, params):
+        # "Each PutMetricData request is limited to 1 MB in size for HTTP POST
+        # requests" (gzip counts as sent): AWS's 413 with its wording.
+        size = _request_size(ctx.request)
+        if size > MAX_PUT_BYTES:
+            raise AwsError("RequestEntityTooLarge", f"Request size {size} exceeded {MAX_PUT_BYTES} bytes", 413)
         namespace = params["Namespace"]
         data = list(params.get("MetricData") or [])
         for entity in params.get("EntityMetricData") or []:
