@@ -5,12 +5,12 @@ taggable resources). Evaluation and state changes: alarmengine.py."""
 
 from __future__ import annotations
 
-import base64
 import re
 
 import orjson
 
 from cloudlet.errors import AwsError
+from cloudlet.services.cloudwatch import tokens
 from cloudlet.services.cloudwatch import alarmrule, alarmstore, alarmvalidate
 from cloudlet.services.cloudwatch.alarmstore import alarm_arn
 from cloudlet.services.cloudwatch.store import dims_key
@@ -28,17 +28,6 @@ def _camel(value):
     if isinstance(value, list):
         return [_camel(v) for v in value]
     return value
-
-
-def _token(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode()
-
-
-def _untoken(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token.encode()).decode()
-    except Exception:
-        raise AwsError("InvalidNextToken", "The service cannot complete the request.") from None
 
 
 class AlarmOps:
@@ -181,14 +170,14 @@ class AlarmOps:
                     arn.startswith(prefix) for key in ("OKActions", "AlarmActions", "InsufficientDataActions")
                     for arn in a.cfg.get(key) or [])]
         if params.get("NextToken"):
-            after = _untoken(params["NextToken"])
+            after = tokens.decode(params["NextToken"])
             alarms = [a for a in alarms if a.name > after]
         page = params.get("MaxRecords") or DESCRIBE_PAGE
         out: dict = {"MetricAlarms": [], "CompositeAlarms": []}
         for alarm in alarms[:page]:
             out[_KIND_KEY[alarm.kind]].append(alarm.describe())
         if len(alarms) > page:
-            out["NextToken"] = _token(alarms[page - 1].name)
+            out["NextToken"] = tokens.encode(alarms[page - 1].name)
         return out
 
     def DescribeAlarmsForMetric(self, ctx, params):
@@ -242,10 +231,7 @@ class AlarmOps:
             args.append(params["EndDate"])
         descending = params.get("ScanBy", "TimestampDescending") == "TimestampDescending"
         if params.get("NextToken"):
-            try:
-                after = int(_untoken(params["NextToken"]))
-            except ValueError:
-                raise AwsError("InvalidNextToken", "The service cannot complete the request.") from None
+            after = tokens.decode(params["NextToken"], int)
             sql += " AND id < ?" if descending else " AND id > ?"
             args.append(after)
         page = params.get("MaxRecords") or HISTORY_PAGE
@@ -257,7 +243,7 @@ class AlarmOps:
                  for _id, name, kind, ts, item, summary, data in rows[:page]]
         out = {"AlarmHistoryItems": items}
         if len(rows) > page:
-            out["NextToken"] = _token(str(rows[page - 1][0]))
+            out["NextToken"] = tokens.encode(rows[page - 1][0])
         return out
 
     # -- changing ------------------------------------------------------------------

@@ -19,7 +19,6 @@ model.
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 import uuid
@@ -27,6 +26,7 @@ import uuid
 import orjson
 
 from cloudlet.errors import AwsError
+from cloudlet.services.cloudwatch import tokens
 from cloudlet.services.cloudwatch import anomalymodel
 from cloudlet.services.cloudwatch.store import dims_key
 
@@ -244,10 +244,7 @@ class AnomalyOps:
         after = 0
         token = params.get("NextToken")
         if token:
-            try:
-                after = int(base64.urlsafe_b64decode(token.encode()).decode())
-            except Exception:
-                raise AwsError("InvalidNextToken", "The service cannot complete the request.") from None
+            after = tokens.decode(token, int)
         rows = self.storage.all("SELECT id, identity, config FROM cloudwatch_anomaly_detectors WHERE account = ? "
                                 "AND region = ? AND id > ? ORDER BY id", (ctx.account_id, ctx.region, after))
         wanted_dims = params.get("Dimensions") or []
@@ -276,7 +273,7 @@ class AnomalyOps:
             last = rid
         result = {"AnomalyDetectors": out}
         if more and last is not None:
-            result["NextToken"] = base64.urlsafe_b64encode(str(last).encode()).decode()
+            result["NextToken"] = tokens.encode(last)
         return result
 
     def _describe(self, ctx, key: dict, config: dict) -> dict:

@@ -16,13 +16,13 @@ them with `run_queries` on the server's clock and draws the chart
 
 from __future__ import annotations
 
-import base64
 import re
 from datetime import datetime, timezone
 
 import orjson
 
 from cloudlet.errors import AwsError
+from cloudlet.services.cloudwatch import tokens
 
 NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 MAX_NAME = 255
@@ -357,10 +357,8 @@ class DashboardOps:
         args: list = [ctx.account_id, len(prefix), prefix]
         token = params.get("NextToken")
         if token:
-            try:
-                after = base64.urlsafe_b64decode(token.encode()).decode()
-            except Exception:
-                raise AwsError("InvalidParameterValue", "The value for parameter NextToken is invalid.") from None
+            after = tokens.decode(token, str, "InvalidParameterValue",
+                                  "The value for parameter NextToken is invalid.")
             sql += " AND name > ?"
             args.append(after)
         sql += " ORDER BY name LIMIT ?"
@@ -370,7 +368,7 @@ class DashboardOps:
             {"DashboardName": name, "DashboardArn": dashboard_arn(ctx.account_id, name), "LastModified": modified,
              "Size": size} for name, size, modified in rows[:LIST_PAGE]]}
         if len(rows) > LIST_PAGE:
-            out["NextToken"] = base64.urlsafe_b64encode(rows[LIST_PAGE - 1][0].encode()).decode()
+            out["NextToken"] = tokens.encode(rows[LIST_PAGE - 1][0])
         return out
 
     def DeleteDashboards(self, ctx, params):

@@ -6,7 +6,6 @@ period. Vended AWS/* metrics arrive through `cloud.metrics` (sink.py).
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 from array import array
@@ -14,6 +13,7 @@ from array import array
 import orjson
 
 from cloudlet.errors import AwsError
+from cloudlet.services.cloudwatch import tokens
 from cloudlet.protocol.validate import check as validate
 from cloudlet.services.cloudwatch import mathexpr
 from cloudlet.services.cloudwatch import stats as cwstats
@@ -536,10 +536,7 @@ class MetricOps:
             args.append(self.clock.now() - 3 * 3600)
         token = params.get("NextToken")
         if token:
-            try:
-                after = int(base64.urlsafe_b64decode(token.encode()).decode())
-            except Exception:
-                raise AwsError("InvalidNextToken", "The service cannot complete the request.") from None
+            after = tokens.decode(token, int)
             sql += " AND id > ?"
             args.append(after)
         sql += " ORDER BY id"
@@ -564,7 +561,7 @@ class MetricOps:
             # observability): every metric is the caller's own.
             out["OwningAccounts"] = [ctx.account_id] * len(metrics)
         if last is not None:
-            out["NextToken"] = base64.urlsafe_b64encode(str(last).encode()).decode()
+            out["NextToken"] = tokens.encode(last)
         return out
 
     # -- reading points -------------------------------------------------------
@@ -718,10 +715,7 @@ class MetricOps:
         skip = 0
         token = params.get("NextToken")
         if token:
-            try:
-                skip = int(base64.urlsafe_b64decode(token.encode()).decode())
-            except Exception:
-                raise AwsError("InvalidNextToken", "The service cannot complete the request.") from None
+            skip = tokens.decode(token, int)
         budget = params.get("MaxDatapoints") or MAX_GMD_DATAPOINTS
         returned, seen, more = 0, 0, False
         out = []
@@ -743,7 +737,7 @@ class MetricOps:
             out.append(r)
         response = {"MetricDataResults": out, "Messages": []}
         if more:
-            response["NextToken"] = base64.urlsafe_b64encode(str(skip + returned).encode()).decode()
+            response["NextToken"] = tokens.encode(skip + returned)
         return response
 
     def run_queries(self, account: str, region: str, queries: list[dict], start: float, end: float) -> list[dict]:
