@@ -113,12 +113,7 @@ class Gateway:
                 raise self._parse_error(protocol_name, exc) from None
             if op.host_prefix:
                 fill_host_labels(op, request, params)
-            if service is not None and service.check_input is not None:
-                service.check_input(op, params, request)
-            else:
-                validation_code = (service.validation_code if service is not None else None) \
-                    or _validation_code(protocol_name)
-                validate(op.input, params, validation_code)
+            _check_input(service, op, params, request, _validation_code(protocol_name))
             handler = service.handler(op.name) if service is not None else None
             if handler is None:
                 raise self._not_built(protocol_name, op.name)
@@ -296,10 +291,7 @@ class Gateway:
             ctx.extra["aws:SourceAccount"] = ctx.extra["aws:SourceOwner"] = \
                 source_account or source_arn.split(":")[4]
         try:
-            if service.check_input is not None:
-                service.check_input(op, params, ctx.request)
-            else:
-                validate(op.input, params, service.validation_code or "ValidationException")
+            _check_input(service, op, params, ctx.request, "ValidationException")
         except AwsError as err:
             if self.recorder.enabled:
                 self.recorder.record_internal(ctx, params, None, err)
@@ -368,10 +360,7 @@ class Gateway:
                 ctx.extra["aws:SourceArn"] = source_arn
                 ctx.extra["aws:SourceAccount"] = ctx.extra["aws:SourceOwner"] = source_arn.split(":")[4]
             try:
-                if service.check_input is not None:
-                    service.check_input(op, params, request)
-                else:
-                    validate(op.input, params, service.validation_code or "ValidationException")
+                _check_input(service, op, params, request, "ValidationException")
                 cloud.authorizer.check(ctx, service, op, params)
             except AwsError as err:
                 results[i] = err
@@ -407,6 +396,16 @@ class _Answered(Exception):
     def __init__(self, response: HttpResponse):
         super().__init__()
         self.response = response
+
+
+def _check_input(service, op, params: dict, request, default_code: str) -> None:
+    """A request's input against the model, or the service's own check
+    (`Service.check_input`), which may hand a request back to the model's
+    by answering False."""
+    if service is not None and service.check_input is not None:
+        if service.check_input(op, params, request) is not False:
+            return
+    validate(op.input, params, (service.validation_code if service is not None else None) or default_code)
 
 
 def _validation_code(protocol_name: str) -> str:

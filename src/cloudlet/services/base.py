@@ -27,7 +27,8 @@ class Service:
     model_patch: dict | None = None
     # A service whose errors for bad input differ from the generic ones
     # defines `check_input(op, params, request)`; it then replaces the
-    # model-driven validation.
+    # model-driven validation, except for a request it answers False for
+    # (CloudWatch checks its plain PutMetricData itself, the rest as usual).
     check_input = None
     # Requests outside the model. A request that routes to none of the
     # service's operations is offered to `async unrouted(request, path,
