@@ -92,3 +92,62 @@ def test_blobs_round_trip_and_leave_no_temporaries(tmp_path):
     blobs.clear()
     with pytest.raises(FileNotFoundError):
         blobs.get(key2)
+
+
+def test_wal_is_checkpointed_off_the_loop_and_starts_over(tmp_path):
+    """Automatic checkpoints are off (they would run inside a COMMIT on the
+    event loop). A pass of the checkpoint thread copies the WAL back; the
+    storage copies the last commits itself after its next commit, so the
+    WAL starts over instead of growing."""
+    import asyncio
+
+    path = str(tmp_path / "db.sqlite")
+    s = Storage(path, wal_bytes=1 << 20, checkpoint_interval=3600)  # passes run by hand
+    assert s.scalar("PRAGMA wal_autocheckpoint") == 0
+    s.migrate("demo", MIGRATIONS)
+    row = "x" * 2000
+
+    async def writes(n, start):
+        for i in range(start, start + n):
+            with s.tx():
+                s.execute("INSERT INTO demo_items (name) VALUES (?)", (f"{i}{row}",))
+            await s.flush()
+
+    def frames():  # frames in the WAL now (the pass itself copies nothing new)
+        return s._checkpointer._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+
+    asyncio.run(writes(200, 0))
+    grown = os.path.getsize(path + "-wal")
+    assert 1 << 20 < grown < 16 << 20
+    s._checkpointer.step()  # copies everything: the loop side is asked for the tail
+    assert s._checkpointer.wanted
+    asyncio.run(writes(3, 200))  # commit, tail copied; the next commit starts over
+    assert not s._checkpointer.wanted
+    assert frames() < 10
+    asyncio.run(writes(50, 203))
+    assert os.path.getsize(path + "-wal") == grown  # written from the top, not appended
+    assert s.scalar("SELECT COUNT(*) FROM demo_items") == 253
+    thread = s._checkpointer._thread
+    s.close()
+    assert not thread.is_alive()
+    s = Storage(path)
+    assert s.scalar("SELECT COUNT(*) FROM demo_items") == 253
+    s.close()
+
+
+def test_checkpoint_forces_the_wal_over_past_the_hard_limit(tmp_path):
+    """A WAL that did not start over (writes off the loop, a reader holding
+    an old snapshot) is forced over by a RESTART checkpoint once past
+    16 x wal_bytes."""
+    path = str(tmp_path / "db.sqlite")
+    s = Storage(path, wal_bytes=64 << 10, checkpoint_interval=3600)
+    s.migrate("demo", MIGRATIONS)
+    for i in range(400):
+        s.execute("INSERT INTO demo_items (name) VALUES (?)", (f"{i}" + "y" * 2000,))
+    ck = s._checkpointer
+    assert ck._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1] * ck.page >= 16 * (64 << 10)
+    ck.step()
+    s.execute("INSERT INTO demo_items (name) VALUES ('after')")
+    assert ck._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1] < 10
+    assert s.scalar("SELECT COUNT(*) FROM demo_items") == 401
+    s.close()

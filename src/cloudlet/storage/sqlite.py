@@ -19,6 +19,8 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
+from .checkpoint import Checkpointer
+
 log = logging.getLogger("cloudlet.storage")
 
 _SYSTEM_SCHEMA = (
@@ -31,7 +33,8 @@ _SYSTEM_SCHEMA = (
 class Storage:
     engine = "sqlite"
 
-    def __init__(self, path: str, synchronous: str = "NORMAL"):
+    def __init__(self, path: str, synchronous: str = "NORMAL", wal_bytes: int = 4 << 20,
+                 checkpoint_interval: float = 0.05):
         self.path = path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
@@ -47,11 +50,19 @@ class Storage:
         # keeps the written pages); FULL also survives a power cut.
         conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
+        # Checkpoints run on their own thread (checkpoint.py), not inside
+        # a COMMIT on the event loop.
+        conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute("PRAGMA busy_timeout=5000")
         for stmt in _SYSTEM_SCHEMA:
             conn.execute(stmt)
+        # The WAL is copied back once it holds `wal_bytes`; past 16 times
+        # that a checkpoint waits for the writer (checkpoint.py).
+        self._checkpointer = Checkpointer(path, soft_bytes=wal_bytes, hard_bytes=16 * wal_bytes,
+                                         interval=checkpoint_interval)
 
     def close(self) -> None:
+        self._checkpointer.close()
         with self._lock:
             if self._open:
                 self._conn.execute("COMMIT")
@@ -158,6 +169,11 @@ class Storage:
                 self._conn.execute("ROLLBACK")
                 error = exc
             self._open = False
+            if self._checkpointer.wanted:
+                # The background copy has caught up but for the latest
+                # commits: copy those here so the WAL starts over.
+                self._checkpointer.wanted = False
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if waiter is not None and not waiter.done():
             if error is None:
                 waiter.set_result(None)
