@@ -32,9 +32,9 @@ and swallowed.
 from __future__ import annotations
 
 import asyncio
-
 import logging
 import os
+import random
 
 import orjson
 
@@ -177,9 +177,19 @@ def plan_for(op) -> _Plan:
     return plan
 
 
+# Event ids need to be unique, not secret: a generator seeded from the OS
+# spares a getrandom() call per record.
+_bits = random.Random(os.urandom(32)).getrandbits
+
+
 def _event_id() -> str:
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+    """A random version-4 UUID."""
+    h = "%032x" % (_bits(128) & _V4_MASK | _V4_BITS)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_V4_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
+_V4_BITS = (0x4 << 76) | (0x2 << 62)
 
 
 def identity_of(principal, access_key: str | None, invoked_by: str | None) -> tuple[str | None, bytes]:
@@ -218,9 +228,8 @@ def identity_of(principal, access_key: str | None, invoked_by: str | None) -> tu
 BATCH_SECONDS = 0.05
 BATCH_ROWS = 512
 
-_INSERT = ("INSERT INTO cloudtrail_events (event_id, time, account, region, service, name, read_only, "
-           "category, username, access_key, identity, source_ip, user_agent, request_id, params, output, "
-           "error_code, error_message, resources, shared_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+_INSERT = ("INSERT INTO cloudtrail_events (time, account, region, service, name, read_only, category, error_code, "
+           "rec) VALUES (?,?,?,?,?,?,?,?,?)")
 
 
 class Recorder:
@@ -234,6 +243,8 @@ class Recorder:
         # by a callback: a call's answer never waits on its record.
         self._batch: list[tuple] = []
         self._timer = None
+        # (principal fields, key, invokedBy) -> (username, identity JSON)
+        self._identities: dict = {}
 
     def discard(self) -> None:
         """Forget unwritten records (the cloud was reset under them)."""
@@ -253,6 +264,20 @@ class Recorder:
         self._data_trails.clear()
 
     # -- recording -------------------------------------------------------
+
+    def _identity(self, principal, access_key, invoked_by) -> tuple:
+        """identity_of, remembered: the same few callers make most calls.
+        A session's attributes come with its token, so the token is in the
+        key."""
+        key = (principal.type, principal.arn, principal.user_id, principal.account_id, principal.name,
+               principal.session_token, access_key, invoked_by)
+        found = self._identities.get(key)
+        if found is None:
+            if len(self._identities) >= 4096:
+                self._identities.clear()
+            username, identity = identity_of(principal, access_key, invoked_by)
+            found = self._identities[key] = (username, orjson.Fragment(identity))
+        return found
 
     def record(self, op, principal, region: str, params, output, error, request_id: str, source_ip: str,
                user_agent: str, access_key: str | None, invoked_by: str | None = None,
@@ -316,26 +341,24 @@ class Recorder:
             if host is not None and service == "s3":
                 params = dict(params)
                 params["__host__"] = host
-            params_json = orjson.dumps(params, default=_default)
-        else:
-            params_json = None
-        output_json = None
         if error is None and output is not None and not plan.read_only:
             if plan.scrub_out is not None:
                 output = plan.scrub_out(output)
-            output_json = orjson.dumps(output, default=_default)
-        username, identity = identity_of(principal, access_key, invoked_by)
+        else:
+            output = None
+        username, identity = self._identity(principal, access_key, invoked_by)
         now = self.cloud.clock.now()
         # one call seen by two accounts: one sharedEventID, an eventID each
         shared = _event_id() if owner is not None else None
-        resources_json = orjson.dumps(resources) if resources else None
+        resources = resources or None
+        error_code, error_message = (error.code, error.message) if error is not None else (None, None)
+        category = 1 if plan.data_type is not None else 0
         for recipient in accounts:
-            self._batch.append((
-                _event_id(), now, recipient, region, service, name, int(plan.read_only),
-                1 if plan.data_type is not None else 0, username, access_key, identity, source_ip, user_agent,
-                request_id, params_json, output_json,
-                error.code if error is not None else None, error.message if error is not None else None,
-                resources_json, shared))
+            # (events.REC_FIELDS)
+            rec = orjson.dumps((_event_id(), username, access_key, identity, source_ip, user_agent, request_id,
+                                params, output, error_message, resources, shared), default=_default)
+            self._batch.append((now, recipient, region, service, name, int(plan.read_only), category, error_code,
+                                rec))
         if len(self._batch) >= BATCH_ROWS:
             self.write_batch()
         elif self._timer is None:

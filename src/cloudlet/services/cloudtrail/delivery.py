@@ -221,7 +221,7 @@ class Delivery:
         while True:
             batch = self.storage.all(f"SELECT {ev.COLUMNS} FROM cloudtrail_events WHERE {' AND '.join(where)} "
                                      "ORDER BY seq LIMIT ?", (*args, _BATCH))
-            yield from batch
+            yield from map(ev.unpack, batch)
             if len(batch) < _BATCH:
                 return
             args[0] = batch[-1][0]

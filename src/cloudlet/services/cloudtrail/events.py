@@ -25,9 +25,28 @@ _DONE_BY = {"PostObject": "PutObject"}
 # Services whose events AWS records in us-east-1 whatever the caller's region.
 GLOBAL_SERVICES = frozenset({"iam"})
 
-COLUMNS = ("seq, event_id, time, account, region, service, name, read_only, category, username, access_key, "
-           "identity, source_ip, user_agent, request_id, params, output, error_code, error_message, resources, "
-           "shared_id")
+# A stored record: the columns SQL filters, sorts or groups by, and `rec`,
+# one JSON array of the rest (REC_FIELDS). The view cloudtrail_event_fields
+# names every field (objects read back as JSON text); virtual columns would
+# do the same but SQLite computes them on every INSERT (+80% per record).
+COLUMNS = "seq, time, account, region, service, name, read_only, category, error_code, rec"
+REC_FIELDS = ("event_id", "username", "access_key", "identity", "source_ip", "user_agent", "request_id", "params",
+              "output", "error_message", "resources", "shared_id")
+FIELDS_VIEW = ("CREATE VIEW cloudtrail_event_fields AS SELECT *, " + ", ".join(
+    f"json_extract(CAST(rec AS TEXT), '$[{i}]') AS {name}" for i, name in enumerate(REC_FIELDS))
+    + " FROM cloudtrail_events")
+
+
+def unpack(row) -> tuple:
+    """A stored row (COLUMNS) as (seq, event_id, time, account, region,
+    service, name, read_only, category, username, access_key, identity,
+    source_ip, user_agent, request_id, params, output, error_code,
+    error_message, resources, shared_id), JSON fields decoded."""
+    seq, time, account, region, service, name, read_only, category, error_code, rec = row
+    (event_id, username, access_key, identity, source_ip, user_agent, request_id, params, output, error_message,
+     resources, shared_id) = orjson.loads(rec)
+    return (seq, event_id, time, account, region, service, name, read_only, category, username, access_key, identity,
+            source_ip, user_agent, request_id, params, output, error_code, error_message, resources, shared_id)
 
 
 def event_source(service: str, models=None) -> str:
@@ -257,15 +276,14 @@ def user_identity(ident: dict) -> dict:
 # -- the record ----------------------------------------------------------------
 
 def shape(row, models) -> dict:
-    """One stored row (COLUMNS) as a CloudTrail record."""
+    """One stored record (a row unpack() made) as a CloudTrail record."""
     (_, event_id, time, account, region, service, name, read_only, category, _username, _key, identity,
      source_ip, user_agent, request_id, params, output, error_code, error_message, resources, shared_id) = row
     model = models.get(service)
     op = model.operation(_DONE_BY.get(name, name)) if model is not None else None
-    params = orjson.loads(params) if params else None
     record: dict = {
         "eventVersion": EVENT_VERSION,
-        "userIdentity": user_identity(orjson.loads(identity)),
+        "userIdentity": user_identity(identity),
         "eventTime": iso8601(int(time)),
         "eventSource": event_source(service, models),
         "eventName": name,
@@ -277,11 +295,11 @@ def shape(row, models) -> dict:
         record["errorCode"] = error_code
         record["errorMessage"] = error_message
     record["requestParameters"] = request_parameters(op, params)
-    record["responseElements"] = response_elements(op, orjson.loads(output)) if output else None
+    record["responseElements"] = response_elements(op, output) if output is not None else None
     record["requestID"] = request_id
     record["eventID"] = event_id
     record["readOnly"] = bool(read_only)
-    found = orjson.loads(resources) if resources else resources_of(service, name, params or {}, account, region)
+    found = resources or resources_of(service, name, params or {}, account, region)
     if found:
         record["resources"] = found
     record["eventType"] = "AwsApiCall"

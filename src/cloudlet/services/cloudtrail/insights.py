@@ -219,7 +219,7 @@ class Insights:
         for attribute, column in (("userIdentityArn", "json_extract(CAST(identity AS TEXT), '$.arn')"),
                                   ("userAgent", "user_agent"), ("errorCode", "error_code")):
             rows = self.storage.all(
-                f"SELECT COALESCE({column}, 'null') AS v, COUNT(*) AS n FROM cloudtrail_events WHERE {where} AND "
+                f"SELECT COALESCE({column}, 'null') AS v, COUNT(*) AS n FROM cloudtrail_event_fields WHERE {where} AND "
                 f"time >= ? AND time < ? GROUP BY v ORDER BY n DESC, v LIMIT {TOP}", (*args, lo, hi))
             out.append((attribute, [{"value": v, "average": _round(n / minutes)} for v, n in rows]))
         return out
