@@ -726,8 +726,15 @@ def test_key_last_usage(kms, cloudlet):
     encrypted = kms.encrypt(KeyId=key_id, Plaintext=b"x")
     usage = kms.get_key_last_usage(KeyId=f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{key_id}")["KeyLastUsage"]
     assert usage == {"Operation": "Encrypt", "Timestamp": usage["Timestamp"],
-                     "KmsRequestId": encrypted["ResponseMetadata"]["RequestId"]}
+                     "KmsRequestId": encrypted["ResponseMetadata"]["RequestId"],
+                     "CloudTrailEventId": usage["CloudTrailEventId"]}
     assert _when(usage["Timestamp"]) == start + 60
+    # the eventID of the Encrypt call's CloudTrail record
+    events = cloudlet.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventId", "AttributeValue": usage["CloudTrailEventId"]}],
+        StartTime=start, EndTime=start + 3600)["Events"]
+    assert [(e["EventName"], json.loads(e["CloudTrailEvent"])["requestID"]) for e in events] == [
+        ("Encrypt", encrypted["ResponseMetadata"]["RequestId"])]
     # Not cryptographic: no change. A failed or dry-run call: no change.
     kms.describe_key(KeyId=key_id)
     kms.get_key_rotation_status(KeyId=key_id)
@@ -742,6 +749,7 @@ def test_key_last_usage(kms, cloudlet):
     usage = kms.get_key_last_usage(KeyId=key_id)["KeyLastUsage"]
     assert (usage["Operation"], _when(usage["Timestamp"]), usage["KmsRequestId"]) == (
         "Decrypt", start + 70, decrypted["ResponseMetadata"]["RequestId"])
+    assert usage["CloudTrailEventId"] != events[0]["EventId"]
     with pytest.raises(ClientError) as exc:
         kms.get_key_last_usage(KeyId="alias/anything")
     assert error(exc) == ("NotFoundException", "Invalid keyId 'alias/anything'")

@@ -16,8 +16,10 @@ about a second, like AWS's own eventual consistency). `flush_usage` also
 runs when an admin clock move settles the services, and `stop` writes
 what is left when the service is stopped.
 
-KmsRequestId is the request id of the call; CloudTrailEventId is left out
-until cloudlet has CloudTrail. TrackingStartDate is when cloudlet began
+KmsRequestId is the request id of the call; CloudTrailEventId the eventID
+of its CloudTrail record in the key's account (found by the request id
+among the records of that second; left out when recording is off).
+TrackingStartDate is when cloudlet began
 tracking the key: its creation, or for keys made before tracking existed
 the time the service first started with it (kms_keys.tracking_start).
 """
@@ -87,6 +89,22 @@ class UsageOps:
         last: dict = {}
         if operation is not None:
             last = {"Operation": operation, "Timestamp": when, "KmsRequestId": request_id}
+            event_id = self._event_id_of(key, when, request_id)
+            if event_id is not None:
+                last["CloudTrailEventId"] = event_id
         return {"KeyId": key.id, "KeyLastUsage": last,
                 "TrackingStartDate": tracking_start if tracking_start is not None else key.created,
                 "KeyCreationDate": key.created}
+
+    def _event_id_of(self, key, when: float, request_id: str) -> str | None:
+        """The eventID of the call's CloudTrail record: recorded as the call
+        ended, so within a few seconds after the use was noted."""
+        recorder = self.cloud.gateway.recorder
+        if not recorder.enabled or not request_id:
+            return None
+        recorder.write_batch()
+        self.cloud.service("cloudtrail")  # (its tables)
+        return self.storage.scalar(
+            "SELECT event_id FROM cloudtrail_event_fields WHERE account = ? AND region = ? AND category = 0 AND "
+            "time >= ? AND time <= ? AND request_id = ? ORDER BY seq LIMIT 1",
+            (key.account, key.region, when, when + 5, request_id))
