@@ -151,3 +151,48 @@ def test_checkpoint_forces_the_wal_over_past_the_hard_limit(tmp_path):
     assert ck._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1] < 10
     assert s.scalar("SELECT COUNT(*) FROM demo_items") == 401
     s.close()
+
+
+def test_a_lone_writer_commits_at_once_and_concurrent_writers_group(tmp_path):
+    """Group commit only where it pays: a flush that is the only one of its
+    loop iteration (and of the recent ones) commits without yielding; once
+    two requests flush in one iteration, commits group for a while."""
+    import asyncio
+
+    s = Storage(str(tmp_path / "db.sqlite"))
+    s.migrate("demo", MIGRATIONS)
+    s.SOLO_AFTER = 3600  # "a while": longer than the test, whatever the machine's pace
+
+    def write(name):
+        with s.tx():
+            s.execute("INSERT INTO demo_items (name) VALUES (?)", (name,))
+
+    def suspends(coro) -> bool:
+        """Run a flush up to its first suspension: whether it waits for the
+        loop (the shared commit) or finished at once."""
+        try:
+            coro.send(None)
+        except StopIteration:
+            return False
+        coro.close()  # (the commit is the loop's callback's to make)
+        return True
+
+    async def scenario():
+        write("a")
+        assert not suspends(s.flush()) and not s.pending  # alone: committed at once
+        await asyncio.sleep(0)  # the next iteration
+        write("b")
+        assert not suspends(s.flush())  # the first flush of this iteration
+        write("c")
+        assert suspends(s.flush()) and s.pending  # a second one: grouped
+        await asyncio.sleep(0)  # the iteration's commit
+        assert not s.pending
+        await asyncio.sleep(0)
+        write("d")
+        assert suspends(s.flush())  # alone again, but iterations just had two: grouped
+        await asyncio.sleep(0)
+        assert not s.pending
+
+    asyncio.run(scenario())
+    assert [n for (n,) in s.all("SELECT name FROM demo_items ORDER BY id")] == ["a", "b", "c", "d"]
+    s.close()

@@ -16,6 +16,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
 
@@ -43,6 +44,9 @@ class Storage:
         self._depth = 0
         self._open = False
         self._commit_waiter = None
+        # Flushes in the current loop iteration; until when commits group.
+        self._flushes = 0
+        self._grouping_until = 0.0
         self._migrated: set[str] = set()
         conn = self._conn
         conn.execute("PRAGMA journal_mode=WAL")
@@ -181,12 +185,38 @@ class Storage:
                 waiter.set_exception(error)
 
     async def flush(self) -> None:
-        """Wait until every write made so far is committed."""
+        """Wait until every write made so far is committed.
+
+        A lone caller commits at once: group commit pays off only when
+        several requests write in one loop iteration, and otherwise costs a
+        loop iteration, a future and a task switch (~25 µs of a ~270 µs
+        SendMessage at one connection). Lone means: the first flush of this
+        iteration, and no iteration of the last SOLO_AFTER seconds saw two
+        (under load the first request of an iteration cannot know whether
+        others follow it; the iterations before tell)."""
         waiter = self._commit_waiter
         if waiter is not None:
+            if self._solo() and not self._depth:
+                self._commit()
+                waiter.result()  # raises what the COMMIT raised
+                return
             await asyncio.shield(waiter)
         elif self._open and not self._depth:
             self._commit()
+
+    SOLO_AFTER = 0.1
+
+    def _solo(self) -> bool:
+        """Count this flush in the loop iteration; whether it may commit alone."""
+        self._flushes += 1
+        if self._flushes == 1:
+            asyncio.get_running_loop().call_soon(self._iteration_over)
+            return time.monotonic() >= self._grouping_until
+        self._grouping_until = time.monotonic() + self.SOLO_AFTER
+        return False
+
+    def _iteration_over(self) -> None:
+        self._flushes = 0
 
     @property
     def pending(self) -> bool:

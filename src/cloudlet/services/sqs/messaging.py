@@ -553,17 +553,24 @@ class MessagingOps:
         row_id, nonce = self._message_for(queue, handle)
         row = self.storage.one("SELECT receipt, visible_at FROM sqs_messages WHERE id = ? AND queue_id = ?",
                                (row_id, queue.id))
+        if self._deletable(queue, handle, nonce, row, now):
+            self.storage.execute("DELETE FROM sqs_messages WHERE id = ?", (row_id,))
+
+    @staticmethod
+    def _deletable(queue: Queue, handle: str, nonce: str, row, now: float) -> bool:
+        """Whether a handle deletes its message (row: receipt, visible_at,
+        None once deleted); raises where AWS answers with an error."""
         if row is None:
-            return  # already deleted: succeeds, as on AWS
+            return False  # already deleted: succeeds, as on AWS
         if row[0] != nonce:
             if queue.fifo:
                 raise AwsError("InvalidParameterValue", f"Value {handle} for parameter ReceiptHandle is invalid. "
                                                         "Reason: The receipt handle has expired.")
-            return  # a stale handle: succeeds, but the message stays
+            return False  # a stale handle: succeeds, but the message stays
         if queue.fifo and row[1] <= now:
             raise AwsError("InvalidParameterValue", f"Value {handle} for parameter ReceiptHandle is invalid. Reason: "
                                                     "The receipt handle has expired.")
-        self.storage.execute("DELETE FROM sqs_messages WHERE id = ?", (row_id,))
+        return True
 
     def DeleteMessage(self, ctx, params):
         queue = self.queue_for(ctx, params)
@@ -580,13 +587,35 @@ class MessagingOps:
         self._check_batch(entries, "DeleteMessageBatchRequestEntry")
         successful, failed = [], []
         now = self.clock.now()
+        # One SELECT and one DELETE for the batch, not two statements an entry.
+        parsed = []
+        for entry in entries:
+            handle = entry.get("ReceiptHandle") or ""
+            try:
+                parsed.append((entry["Id"], handle, *self._message_for(queue, handle)))
+            except AwsError as err:
+                parsed.append((entry["Id"], handle, err, None))
+        ids = list({p[2] for p in parsed if p[3] is not None})
         with self.storage.tx():
-            for entry in entries:
+            rows = {}
+            if ids:
+                # (+queue_id: by row id, not by scanning the queue's index)
+                rows = {r[0]: r[1:] for r in self.storage.all(
+                    f"SELECT id, receipt, visible_at FROM sqs_messages WHERE id IN ({','.join('?' * len(ids))}) "
+                    "AND +queue_id = ?", (*ids, queue.id))}
+            doomed = set()
+            for entry_id, handle, row_id, nonce in parsed:
                 try:
-                    self._delete(queue, entry.get("ReceiptHandle") or "", now)
-                    successful.append({"Id": entry["Id"]})
+                    if nonce is None:
+                        raise row_id  # the handle did not parse
+                    if self._deletable(queue, handle, nonce, rows.get(row_id), now):
+                        doomed.add(row_id)
+                    successful.append({"Id": entry_id})
                 except AwsError as err:
-                    failed.append(self._failure(entry["Id"], err))
+                    failed.append(self._failure(entry_id, err))
+            if doomed:
+                self.storage.execute(f"DELETE FROM sqs_messages WHERE id IN ({','.join('?' * len(doomed))})",
+                                     tuple(doomed))
         if successful:
             self.metric(queue, "NumberOfMessagesDeleted", len(successful))
         if queue.fifo:
