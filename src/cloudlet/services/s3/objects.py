@@ -255,10 +255,17 @@ class ObjectOps(ListingOps, ObjectSubresourceOps, Encryption):
         if size > THREAD_ABOVE:
             written = await asyncio.to_thread(checksums.write, self.object_blobs, source, protection.data_key,
                                               req.algorithm)
-        else:
-            # (measured: for small bodies a thread hop costs more than the
-            # loop loses to the blob store's fsync)
+            return self._commit_written(bucket, key, params, fields, protection, req, written)
+        # (measured: for small bodies a thread hop costs more than the loop
+        # loses to the blob store's fsync.) One transaction for the piece and
+        # the version: a small piece is a row of s3_inline, and its own
+        # commit would cost as much as the version's.
+        with self.storage.tx():
             written = checksums.write(self.object_blobs, source, protection.data_key, req.algorithm)
+            return self._commit_written(bucket, key, params, fields, protection, req, written)
+
+    def _commit_written(self, bucket: Bucket, key: str, params: dict, fields: dict, protection,
+                        req: checksums.Requested, written):
         try:
             checksums.verify(req, written.md5, written.checksums)
             fields.update(size=written.size, etag=self.etag_of(written.md5, protection.sse),
