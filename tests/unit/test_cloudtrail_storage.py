@@ -17,7 +17,8 @@ OLD_INSERT = ("INSERT INTO cloudtrail_events (event_id, time, account, region, s
 
 def test_unpacked_records_are_packed_by_the_migration(tmp_path):
     storage = Storage(str(tmp_path / "db.sqlite"))
-    storage.migrate("cloudtrail", MIGRATIONS[:-1])
+    packing = next(i for i, m in enumerate(MIGRATIONS) if "cloudtrail_events_unpacked" in m)
+    storage.migrate("cloudtrail", MIGRATIONS[:packing])  # a data dir from before the packing
     identity = orjson.dumps({"t": "IAMUser", "arn": "arn:aws:iam::123456789012:user/alice", "id": "AIDAALICE",
                              "acct": "123456789012", "key": "AKIAALICE", "name": "alice"})
     storage.execute(OLD_INSERT, (
@@ -56,4 +57,30 @@ def test_unpacked_records_are_packed_by_the_migration(tmp_path):
     assert (failed["errorCode"], failed["errorMessage"]) == ("AWS.SimpleQueueService.NonExistentQueue",
                                                              "The specified queue does not exist.")
     assert failed["responseElements"] is None
+    storage.close()
+
+
+def test_event_ids_are_stored_bare_and_read_dashed(tmp_path):
+    """The recorder stores an event id as 32 hex digits; the view and the
+    shaped record show the UUID form (and ids stored dashed stay as they
+    are)."""
+    storage = Storage(str(tmp_path / "db.sqlite"))
+    storage.migrate("cloudtrail", MIGRATIONS)
+    for bare, shared in (("0123456789ab4def8123456789abcdef", None),
+                         ("11111111-2222-4333-8444-555555555555", "fedcba9876544321a0123456789abcde")):
+        rec = orjson.dumps([bare, "root", "test", {"t": "Root", "arn": "arn:aws:iam::123456789012:root",
+                                                   "id": "123456789012", "acct": "123456789012"},
+                            "127.0.0.1", "ua", "req", {}, None, None, None, shared])
+        storage.execute("INSERT INTO cloudtrail_events (time, account, region, service, name, read_only, category, "
+                        "error_code, rec) VALUES (1700000000, '123456789012', 'us-east-1', 'sts', "
+                        "'GetCallerIdentity', 1, 0, NULL, ?)", (rec,))
+    assert storage.all("SELECT event_id, shared_id FROM cloudtrail_event_fields ORDER BY seq") == [
+        ("01234567-89ab-4def-8123-456789abcdef", None),
+        ("11111111-2222-4333-8444-555555555555", "fedcba98-7654-4321-a012-3456789abcde")]
+    models = ModelRegistry()
+    shaped = [ev.shape(ev.unpack(r), models) for r in storage.all(f"SELECT {ev.COLUMNS} FROM cloudtrail_events "
+                                                                   "ORDER BY seq")]
+    assert [(r["eventID"], r.get("sharedEventID")) for r in shaped] == [
+        ("01234567-89ab-4def-8123-456789abcdef", None),
+        ("11111111-2222-4333-8444-555555555555", "fedcba98-7654-4321-a012-3456789abcde")]
     storage.close()

@@ -32,9 +32,28 @@ GLOBAL_SERVICES = frozenset({"iam"})
 COLUMNS = "seq, time, account, region, service, name, read_only, category, error_code, rec"
 REC_FIELDS = ("event_id", "username", "access_key", "identity", "source_ip", "user_agent", "request_id", "params",
               "output", "error_message", "resources", "shared_id")
-FIELDS_VIEW = ("CREATE VIEW cloudtrail_event_fields AS SELECT *, " + ", ".join(
-    f"json_extract(CAST(rec AS TEXT), '$[{i}]') AS {name}" for i, name in enumerate(REC_FIELDS))
-    + " FROM cloudtrail_events")
+# Event ids are stored as 32 hex digits (the recorder spares itself the
+# dashes); readers see them dashed, in Python (dashed) and in the view.
+_DASHED_SQL = ("CASE WHEN length({x}) = 32 THEN substr({x}, 1, 8) || '-' || substr({x}, 9, 4) || '-' || "
+               "substr({x}, 13, 4) || '-' || substr({x}, 17, 4) || '-' || substr({x}, 21) ELSE {x} END")
+
+
+def _field_sql(i: int, name: str) -> str:
+    value = f"json_extract(CAST(rec AS TEXT), '$[{i}]')"
+    if name in ("event_id", "shared_id"):
+        value = _DASHED_SQL.format(x=value)
+    return f"{value} AS {name}"
+
+
+FIELDS_VIEW = ("CREATE VIEW cloudtrail_event_fields AS SELECT *, "
+               + ", ".join(_field_sql(i, name) for i, name in enumerate(REC_FIELDS)) + " FROM cloudtrail_events")
+
+
+def dashed(event_id: str | None) -> str | None:
+    """A stored event id in the UUID form records show."""
+    if event_id is not None and len(event_id) == 32:
+        return f"{event_id[:8]}-{event_id[8:12]}-{event_id[12:16]}-{event_id[16:20]}-{event_id[20:]}"
+    return event_id
 
 
 def unpack(row) -> tuple:
@@ -297,7 +316,7 @@ def shape(row, models) -> dict:
     record["requestParameters"] = request_parameters(op, params)
     record["responseElements"] = response_elements(op, output) if output is not None else None
     record["requestID"] = request_id
-    record["eventID"] = event_id
+    record["eventID"] = dashed(event_id)
     record["readOnly"] = bool(read_only)
     found = resources or resources_of(service, name, params or {}, account, region)
     if found:
@@ -306,6 +325,6 @@ def shape(row, models) -> dict:
     record["managementEvent"] = not category
     record["recipientAccountId"] = account
     if shared_id is not None:
-        record["sharedEventID"] = shared_id
+        record["sharedEventID"] = dashed(shared_id)
     record["eventCategory"] = "Data" if category else "Management"
     return record

@@ -141,6 +141,8 @@ MIGRATIONS = [
     CREATE INDEX cloudtrail_events_by_time ON cloudtrail_events (account, region, category, time);
     {ev.FIELDS_VIEW};
     """,
+    # event ids stored without their dashes (the view adds them)
+    f"DROP VIEW cloudtrail_event_fields; {ev.FIELDS_VIEW};",
 ]
 
 _NAME_CHARS = re.compile(r"^[A-Za-z0-9._-]+$")
