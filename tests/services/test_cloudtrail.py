@@ -443,6 +443,7 @@ def test_selectors_decide_which_s3_data_events_are_recorded(cloudlet):
     table = cloudlet.cloud.storage
 
     def data_events():
+        ct.lookup_events(MaxResults=1)  # (records of reads wait up to 50 ms; readers write them first)
         return table.all("SELECT name, params FROM cloudtrail_event_fields WHERE category = 1 ORDER BY seq")
     assert data_events() == []  # the trail is not logging yet
     ct.start_logging(Name="main")
@@ -457,9 +458,24 @@ def test_selectors_decide_which_s3_data_events_are_recorded(cloudlet):
     assert all(json.loads(params)["Bucket"] == "watched" for _, params in rows)
     # data events are not in the event history
     assert by_name(cloudlet, "PutObject") == []
+    # new selectors take effect at once (decisions are remembered per
+    # selector set): now the other bucket, reads only
+    ct.put_event_selectors(TrailName="main", AdvancedEventSelectors=[
+        {"Name": "ignored reads", "FieldSelectors": [
+            {"Field": "eventCategory", "Equals": ["Data"]},
+            {"Field": "resources.type", "Equals": ["AWS::S3::Object"]},
+            {"Field": "readOnly", "Equals": ["true"]},
+            {"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::ignored/"]}]}])
+    s3.put_object(Bucket="watched", Key="c.txt", Body=b"x")
+    s3.get_object(Bucket="watched", Key="c.txt")["Body"].read()
+    s3.put_object(Bucket="ignored", Key="c.txt", Body=b"x")
+    s3.get_object(Bucket="ignored", Key="c.txt")["Body"].read()
+    s3.get_object(Bucket="ignored", Key="a.txt")["Body"].read()
+    assert [(n, json.loads(p)["Bucket"], json.loads(p)["Key"]) for n, p in data_events()[3:]] == [
+        ("GetObject", "ignored", "c.txt"), ("GetObject", "ignored", "a.txt")]
     ct.stop_logging(Name="main")
     s3.put_object(Bucket="watched", Key="b.txt", Body=b"x")
-    assert len(data_events()) == 3
+    assert len(data_events()) == 5
 
 
 def test_internal_calls_are_recorded_as_the_service(cloudlet):

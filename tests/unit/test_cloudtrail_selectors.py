@@ -138,3 +138,26 @@ def test_resources_of():
         {"accountId": "123456789012", "type": "AWS::SQS::Queue", "ARN": "arn:aws:sqs:eu-west-1:123456789012:q"}]
     assert ev.lookup_resources(OBJ) == [{"ResourceType": "AWS::S3::Object", "ResourceName": "arn:aws:s3:::logs/a/b.txt"},
                                         {"ResourceType": "AWS::S3::Bucket", "ResourceName": "logs"}]
+
+
+def test_referenced_fields_name_what_a_decision_depends_on():
+    """The recorder remembers a trail's decisions by these fields only."""
+    from cloudlet.services.cloudtrail.selectors import referenced_fields
+
+    advanced = {"AdvancedEventSelectors": [
+        {"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
+                            {"Field": "resources.type", "Equals": ["AWS::S3::Object"]}]},
+        {"FieldSelectors": [{"Field": "eventCategory", "Equals": ["Data"]},
+                            {"Field": "resources.type", "Equals": ["AWS::SQS::Queue"]},
+                            {"Field": "eventName", "Equals": ["SendMessage"]},
+                            {"Field": "userIdentity.arn", "StartsWith": ["arn:aws:iam::1"]}]}]}
+    assert referenced_fields(advanced) == {"eventCategory", "resources", "eventName", "userIdentity.arn"}
+    by_arn = {"AdvancedEventSelectors": [{"FieldSelectors": [
+        {"Field": "eventCategory", "Equals": ["Data"]}, {"Field": "resources.ARN", "StartsWith": ["arn:aws:s3:::b/"]},
+        {"Field": "errorCode", "NotEquals": ["AccessDenied"]}]}]}
+    assert referenced_fields(by_arn) == {"eventCategory", "resources", "errorCode"}
+    assert referenced_fields({"EventSelectors": [{"ReadWriteType": "All", "IncludeManagementEvents": True}]}) == {
+        "readOnly", "eventCategory", "eventSource"}
+    assert referenced_fields({"EventSelectors": [{"ReadWriteType": "All", "DataResources": [
+        {"Type": "AWS::S3::Object", "Values": ["arn:aws:s3:::b/"]}]}]}) == {
+        "readOnly", "eventCategory", "eventSource", "resources"}

@@ -244,6 +244,8 @@ class Recorder:
         self._ready = False
         # account -> [trail rows with data event selectors that are logging]
         self._data_trails: dict = {}
+        # account -> ({decision key: logged?}, the fields the trails' selectors name)
+        self._data_decisions: dict = {}
         # Records of this loop iteration, written together (one executemany)
         # by a callback: a call's answer never waits on its record.
         self._batch: list[tuple] = []
@@ -268,6 +270,7 @@ class Recorder:
     def forget(self) -> None:
         """Call after every trail write: which trails want data events."""
         self._data_trails.clear()
+        self._data_decisions.clear()
 
     # -- recording -------------------------------------------------------
 
@@ -440,18 +443,37 @@ class Recorder:
             trails = self._data_trails[account] = self.cloud.service("cloudtrail").data_trails(account)
         if not trails:
             return False
-        from cloudlet.services.cloudtrail.selectors import matches
+        from cloudlet.services.cloudtrail.selectors import matches, referenced_fields
 
+        name = name or op.name
+        error_code = error.code if error is not None else None
+        # A trail's decision depends only on the fields its selectors name:
+        # remembered by those (per account, forgotten when a trail changes).
+        memo = self._data_decisions.get(account)
+        if memo is None:
+            fields = frozenset().union(*(referenced_fields(t) for t in trails))
+            memo = self._data_decisions[account] = ({}, fields)
+        decisions, fields = memo
+        key = (region, op.service.endpoint_prefix,
+               name if "eventName" in fields else None,
+               plan.read_only,
+               tuple((r.get("type"), r.get("ARN")) for r in resources or ()) if "resources" in fields else None,
+               principal.arn if "userIdentity.arn" in fields else None,
+               error_code if "errorCode" in fields else None)
+        found = decisions.get(key)
+        if found is not None:
+            return found
         record = {
             "eventCategory": "Data", "eventSource": f"{op.service.endpoint_prefix}.amazonaws.com",
-            "eventName": name or op.name, "readOnly": plan.read_only, "eventType": "AwsApiCall",
+            "eventName": name, "readOnly": plan.read_only, "eventType": "AwsApiCall",
             "managementEvent": False, "resources": resources or [],
-            "userIdentity": {"arn": principal.arn}, "errorCode": error.code if error is not None else None,
+            "userIdentity": {"arn": principal.arn}, "errorCode": error_code,
         }
-        for trail in trails:
-            if (trail.region == region or trail.multi_region) and matches(trail, record):
-                return True
-        return False
+        found = any((trail.region == region or trail.multi_region) and matches(trail, record) for trail in trails)
+        if len(decisions) >= 4096:
+            decisions.clear()
+        decisions[key] = found
+        return found
 
     # -- EventBridge -----------------------------------------------------
 

@@ -166,6 +166,25 @@ def _field_holds(field: dict, value) -> bool:
     return True
 
 
+def referenced_fields(trail) -> frozenset[str]:
+    """The record fields a trail's selectors can look at: its decision for
+    an event depends on these only (the recorder caches decisions by
+    them). "resources" stands for the resources' types and ARNs."""
+    advanced = _get(trail, "advanced_event_selectors", "AdvancedEventSelectors")
+    if advanced:
+        out = set()
+        for selector in advanced:
+            for field in selector.get("FieldSelectors") or ():
+                name = field.get("Field")
+                out.add("resources" if name in ("resources.type", "resources.ARN") else name)
+        return frozenset(out)
+    fields = {"readOnly", "eventCategory", "eventSource"}
+    basic = _get(trail, "event_selectors", "EventSelectors")
+    if basic is None or any(selector.get("DataResources") for selector in basic):
+        fields.add("resources")
+    return frozenset(fields)
+
+
 def wants_data(trail) -> bool:
     """Whether a trail's selectors can select any data event at all."""
     advanced = _get(trail, "advanced_event_selectors", "AdvancedEventSelectors")
