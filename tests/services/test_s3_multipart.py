@@ -76,6 +76,7 @@ def blob_files(cloudlet) -> list[str]:
     root = os.path.join(cloudlet.settings.data_dir, "blobs")
     files = [name for entry in os.listdir(root) if len(entry) == 2 for name in os.listdir(os.path.join(root, entry))]
     rows = [r[0] for r in cloudlet.cloud.storage.all("SELECT blob FROM s3_inline", ())]
+    rows += [f"r:{r[0]}" for r in cloudlet.cloud.storage.all("SELECT id FROM s3_pieces", ())]
     return sorted(files + rows)
 
 

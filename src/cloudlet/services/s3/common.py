@@ -171,6 +171,10 @@ class S3Common:
 OBJECT_COLUMNS = ("bucket, key, version_id, seq, is_latest, delete_marker, size, etag, last_modified, "
                   "storage_class, owner, headers, metadata, checksums, parts, pieces, sse, tags, lock")
 _JSON_COLUMNS = ("headers", "metadata", "checksums", "parts", "pieces", "sse", "tags", "lock")
+_COLUMN_NAMES = tuple(OBJECT_COLUMNS.split(", "))
+_INSERT_VERSION = f"INSERT INTO s3_objects ({OBJECT_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMN_NAMES))})"
+_UPSERT_NULL = (_INSERT_VERSION + " ON CONFLICT (bucket, key, version_id) DO UPDATE SET "
+                + ", ".join(f"{c} = excluded.{c}" for c in _COLUMN_NAMES[3:]))
 
 
 @dataclass
@@ -234,15 +238,17 @@ class VersionStore:
         # version, in one read: all a new version needs to know.
         seq = 1
         latest_id = None
+        replaces_null = False
         for vid, vseq, is_latest, pieces in storage.all(
                 "SELECT version_id, seq, is_latest, pieces FROM s3_objects WHERE bucket = ? AND key = ? "
                 "AND (is_latest = 1 OR version_id = 'null')", (bucket.name, key)):
             if is_latest:
                 seq, latest_id = vseq + 1, vid
             if vid == "null" and version_id == "null":
+                # replaced in place below (one row rewritten, not a row and
+                # its three index entries deleted and inserted again)
                 self.discard_pieces(orjson.loads(pieces))
-                storage.execute("DELETE FROM s3_objects WHERE bucket = ? AND key = ? AND version_id = 'null'",
-                                (bucket.name, key))
+                replaces_null = True
                 if is_latest:
                     latest_id = None
         if latest_id is not None:
@@ -257,10 +263,7 @@ class VersionStore:
         for name in _JSON_COLUMNS:
             if row[name] is not None:
                 row[name] = orjson.dumps(row[name]).decode()
-        storage.execute(f"INSERT INTO s3_objects ({OBJECT_COLUMNS}) VALUES "
-                        "(:bucket, :key, :version_id, :seq, :is_latest, :delete_marker, :size, :etag, "
-                        ":last_modified, :storage_class, :owner, :headers, :metadata, :checksums, :parts, "
-                        ":pieces, :sse, :tags, :lock)", row)
+        storage.execute(_UPSERT_NULL if replaces_null else _INSERT_VERSION, tuple(row[c] for c in _COLUMN_NAMES))
         return version_id
 
     def remove_version(self, bucket: str, key: str, version_id: str) -> None:
@@ -283,10 +286,12 @@ class VersionStore:
     def discard_pieces(self, pieces: list) -> None:
         """Pieces no row refers to any more: their files are removed once
         this transaction has committed (sweep_dead_blobs)."""
-        inline = [(blob,) for blob, _ in pieces if blob.startswith("i:")]
-        files = [(blob,) for blob, _ in pieces if not blob.startswith("i:")]
-        if inline:  # rows: gone with this transaction
-            self.storage.executemany("DELETE FROM s3_inline WHERE blob = ?", inline)
+        from cloudlet.services.s3 import objectdata
+
+        files = [(blob,) for blob, _ in pieces if not objectdata.is_row(blob)]
+        for blob, _ in pieces:
+            if objectdata.is_row(blob):  # rows: gone with this transaction
+                self.object_blobs.delete(blob)
         if files:
             self.storage.executemany("INSERT OR IGNORE INTO s3_dead_blobs (blob) VALUES (?)", files)
 

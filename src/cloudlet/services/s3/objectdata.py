@@ -236,15 +236,21 @@ def unwrap_key(master: AESGCM, wrapped: str, aad: bytes) -> bytes:
 # -- where pieces live -------------------------------------------------------------
 
 INLINE_MAX = 64 * 1024
-_INLINE_PREFIX = "i:"
+ROW_PREFIX = "r:"  # a row of s3_pieces, by id
+_OLD_PREFIX = "i:"  # a row of s3_inline, by a random key (pieces written before s3_pieces)
+
+
+def is_row(key: str) -> bool:
+    """Whether a piece is a database row (else a file of the blob store)."""
+    return key.startswith(ROW_PREFIX) or key.startswith(_OLD_PREFIX)
 
 
 class ObjectBlobs:
     """The blob store of object pieces: a piece of at most INLINE_MAX
-    sealed bytes is a row of s3_inline (written with the request's other
+    sealed bytes is a row of s3_pieces (written with the request's other
     rows: no file to create, rename and later unlink, which costs more than
     the rest of a small PUT); larger ones are files of the blob store.
-    Keys of inline pieces start with "i:". Same interface as BlobStore."""
+    Same interface as BlobStore."""
 
     def __init__(self, files, storage):
         self.files = files
@@ -260,27 +266,30 @@ class ObjectBlobs:
             size += len(chunk)
             if size > INLINE_MAX:
                 return self.files.put(_chain(head, it))
-        import secrets
-
-        key = _INLINE_PREFIX + secrets.token_hex(16)
-        self.storage.execute("INSERT INTO s3_inline (blob, data) VALUES (?, ?)", (key, b"".join(head)))
-        return key
+        row = self.storage.execute("INSERT INTO s3_pieces (data) VALUES (?)", (b"".join(head),)).lastrowid
+        return f"{ROW_PREFIX}{row}"
 
     def open(self, key: str):
-        if key.startswith(_INLINE_PREFIX):
+        if is_row(key):
             import io
 
-            row = self.storage.one("SELECT data FROM s3_inline WHERE blob = ?", (key,))
+            row = self.storage.one(*_row_sql("SELECT data FROM", key))
             if row is None:
                 raise FileNotFoundError(key)
             return io.BytesIO(row[0])
         return self.files.open(key)
 
     def delete(self, key: str) -> None:
-        if key.startswith(_INLINE_PREFIX):
-            self.storage.execute("DELETE FROM s3_inline WHERE blob = ?", (key,))
+        if is_row(key):
+            self.storage.execute(*_row_sql("DELETE FROM", key))
         else:
             self.files.delete(key)
+
+
+def _row_sql(verb: str, key: str) -> tuple[str, tuple]:
+    if key.startswith(ROW_PREFIX):
+        return f"{verb} s3_pieces WHERE id = ?", (int(key[len(ROW_PREFIX):]),)
+    return f"{verb} s3_inline WHERE blob = ?", (key,)
 
 
 def _chain(head: list, rest) -> Iterator[bytes]:

@@ -13,6 +13,7 @@ decrypted while they stream out (a StreamBody over objectdata.read_pieces).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from urllib.parse import parse_qs, unquote
 
 from cloudlet.errors import AwsError
@@ -262,16 +263,18 @@ class ObjectOps(ListingOps, ObjectSubresourceOps, Encryption):
         # commit would cost as much as the version's.
         with self.storage.tx():
             written = checksums.write(self.object_blobs, source, protection.data_key, req.algorithm)
-            return self._commit_written(bucket, key, params, fields, protection, req, written)
+            return self._commit_written(bucket, key, params, fields, protection, req, written, own_unit=False)
 
     def _commit_written(self, bucket: Bucket, key: str, params: dict, fields: dict, protection,
-                        req: checksums.Requested, written):
+                        req: checksums.Requested, written, own_unit: bool = True):
+        """Check the written piece and commit its version: in a unit of its
+        own, or (own_unit False) in the caller's, which rolls back whole."""
         try:
             checksums.verify(req, written.md5, written.checksums)
             fields.update(size=written.size, etag=self.etag_of(written.md5, protection.sse),
                           pieces=[[written.blob, written.size]], sse=protection.sse,
                           checksums={req.algorithm: written.checksums[req.algorithm], "type": "FULL_OBJECT"})
-            with self.storage.tx():
+            with self.storage.tx() if own_unit else contextlib.nullcontext():
                 if params.get("IfMatch") is not None or params.get("IfNoneMatch") is not None:
                     conditions.check_write(params, self.latest(bucket.name, key), key)
                 version_id = self.commit_version(bucket, key, fields)
