@@ -7,6 +7,7 @@ Serializers also accept datetimes, ints and (for blobs) str.
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import datetime as _dt
 import calendar
@@ -98,7 +99,14 @@ _IMF = re.compile(r"^[A-Za-z]{3},\s+(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{2}
 
 
 def http_date(value) -> str:
-    t = time.gmtime(int(to_epoch(value)))
+    return _http_date(int(to_epoch(value)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _http_date(seconds: int) -> str:
+    # (the same few times are formatted over and over: Last-Modified of the
+    # objects read, the Date of this second)
+    t = time.gmtime(seconds)
     return (f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year:04d} "
             f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT")
 
