@@ -40,6 +40,8 @@ class Cloudlet:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        # Requests being handled (started, not yet answered); see alone().
+        self.in_flight = 0
         if settings.ephemeral:
             import tempfile
 
@@ -72,6 +74,12 @@ class Cloudlet:
         from cloudlet.services.cloudwatch.sink import MetricsSink
 
         self.metrics = MetricsSink(self)
+
+    def alone(self) -> bool:
+        """Whether the request being handled is the only one, and no
+        concurrency was seen lately: work that could go to another thread
+        (to leave the loop to other requests) is then cheaper done here."""
+        return self.in_flight <= 1 and not self.storage.grouping
 
     # -- services -------------------------------------------------------
 
@@ -314,7 +322,11 @@ async def respond(cloud: Cloudlet, request: HttpRequest):
             request.body = request.body.read()
         response = await cloud.admin.handle(request)
     else:
-        response = await cloud.gateway.handle(request)
+        cloud.in_flight += 1
+        try:
+            response = await cloud.gateway.handle(request)
+        finally:
+            cloud.in_flight -= 1
     storage = cloud.storage
     if storage.pending and response.wait_for_commit:
         # Answer only once what this request wrote is committed.

@@ -307,6 +307,25 @@ def test_envelope_is_signed_and_verifiable(sns, sqs, cloudlet):
     assert "Subject" not in doc2 and "MessageAttributes" not in doc2
 
 
+def test_concurrent_publishes_are_signed_too(sns, sqs, cloudlet):
+    """A publish alone signs on the event loop; publishes in flight
+    together sign on the worker pool. Both give verifiable envelopes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    topic = sns.create_topic(Name="busy")["TopicArn"]
+    url, queue_arn = queue_for_topic(sqs, "busy-q", topic)
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    clients = [cloudlet.client("sns") for _ in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(lambda i: clients[i % 8].publish(TopicArn=topic, Message=f"m{i}")["MessageId"],
+                           range(40)))
+    docs = [json.loads(m["Body"]) for m in receive_all(sqs, url)]
+    assert {d["MessageId"] for d in docs} == ids and len(docs) == 40
+    _, pem = fetch(docs[0]["SigningCertURL"])
+    assert all(verify(d, pem) for d in docs)
+    assert sorted(d["Message"] for d in docs) == sorted(f"m{i}" for i in range(40))
+
+
 def test_raw_delivery_maps_attributes(sns, sqs):
     topic = sns.create_topic(Name="raw")["TopicArn"]
     url, queue_arn = queue_for_topic(sqs, "raw-q", topic)

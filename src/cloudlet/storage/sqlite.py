@@ -219,6 +219,12 @@ class Storage:
         self._flushes = 0
 
     @property
+    def grouping(self) -> bool:
+        """Whether commits are grouping: some recent loop iteration had
+        several requests writing (a sign of concurrent clients)."""
+        return time.monotonic() < self._grouping_until
+
+    @property
     def pending(self) -> bool:
         return self._open
 

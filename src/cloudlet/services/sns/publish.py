@@ -233,8 +233,9 @@ class PublishOps:
                              subscriptions: list) -> dict:
         """The signed notification for each text the subscribers get (one
         unless MessageStructure gives protocols their own), signed off the
-        event loop: RSA signing is the costliest step of a publish and
-        releases the GIL, so it runs on another core."""
+        event loop when other requests are in flight: RSA signing is the
+        costliest step of a publish and releases the GIL, so it runs on
+        another core while the loop serves them."""
         texts = {message.for_protocol(sub.protocol) for sub in subscriptions if _needs_envelope(sub)}
         if not texts:
             return {}
@@ -250,10 +251,15 @@ class PublishOps:
                 doc["Subject"] = message.subject
             doc.update(Message=text, Timestamp=stamp)
             docs.append((text, doc))
-        loop = asyncio.get_running_loop()
         signer = self.signer
-        signed = await asyncio.gather(*(loop.run_in_executor(self.sign_pool, signer.sign, doc, version)
-                                        for _, doc in docs))
+        if len(docs) == 1 and self.cloud.alone():
+            # The only request: a hop to the pool and back would only add
+            # latency (+15% publishes a second at one connection).
+            signed = [signer.sign(docs[0][1], version)]
+        else:
+            loop = asyncio.get_running_loop()
+            signed = await asyncio.gather(*(loop.run_in_executor(self.sign_pool, signer.sign, doc, version)
+                                            for _, doc in docs))
         certificate = self.urls().certificate
         attributes = messages.envelope_attributes(message.attributes) if message.attributes else None
         return {text: Notification(s, certificate, attributes) for (text, _), s in zip(docs, signed)}
