@@ -11,9 +11,10 @@ the GIL while SQLite works, so the copy runs on the other core.
 The WAL file starts over (and stops growing) only when a write transaction
 begins with every frame already copied. Under steady writes the background
 copy always trails the latest commit, so once it has caught up it sets
-`wanted`, and the storage runs one PASSIVE checkpoint on its own
-connection right after its next commit: a few pages and an fsync (~0.3 ms)
-instead of megabytes. If the WAL still grows past `hard_bytes` (a reader
+`wanted` (after passes in a row, each copying what was written during the
+one before, until one leaves at most TAIL_FRAMES), and the storage runs one
+PASSIVE checkpoint on its own connection right after its next commit: a
+few pages and an fsync (~0.3 ms) instead of megabytes. If the WAL still grows past `hard_bytes` (a reader
 holding an old snapshot, say), a RESTART checkpoint forces it over.
 """
 
@@ -28,12 +29,16 @@ log = logging.getLogger("cloudlet.storage")
 
 
 class Checkpointer:
+    # The most frames left for the storage to copy on the event loop.
+    TAIL_FRAMES = 64
+
     def __init__(self, path: str, soft_bytes: int = 4 << 20, hard_bytes: int = 64 << 20,
-                 interval: float = 0.05):
+                 interval: float = 0.05, passes: int = 8):
         self.wal = path + "-wal"
         self.soft = soft_bytes
         self.hard = hard_bytes
         self.interval = interval
+        self.passes = passes
         # Read and cleared by the storage after each commit (a plain
         # attribute: a stale read only delays the step by one commit).
         self.wanted = False
@@ -63,11 +68,20 @@ class Checkpointer:
         # again; below `soft` it never held enough to be worth copying.
         if self._size() < self.soft:
             return
-        _, frames, done = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        if frames * self.page >= self.hard:
-            self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-        elif frames * self.page >= self.soft and done == frames:
-            self.wanted = True
+        before = None
+        for _ in range(self.passes):
+            _, frames, done = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            if frames * self.page >= self.hard:
+                self._conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+                return
+            if frames * self.page < self.soft or done != frames:
+                return  # started over already, or a reader holds frames back
+            if before is not None and frames - before <= self.TAIL_FRAMES:
+                # Caught up but for the few frames written during this
+                # pass: the storage copies those after its next commit.
+                self.wanted = True
+                return
+            before = frames
 
     def close(self) -> None:
         self._stop.set()

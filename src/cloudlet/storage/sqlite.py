@@ -34,7 +34,7 @@ _SYSTEM_SCHEMA = (
 class Storage:
     engine = "sqlite"
 
-    def __init__(self, path: str, synchronous: str = "NORMAL", wal_bytes: int = 4 << 20,
+    def __init__(self, path: str, synchronous: str = "NORMAL", wal_bytes: int = 32 << 20,
                  checkpoint_interval: float = 0.05):
         self.path = path
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -60,9 +60,10 @@ class Storage:
         conn.execute("PRAGMA busy_timeout=5000")
         for stmt in _SYSTEM_SCHEMA:
             conn.execute(stmt)
-        # The WAL is copied back once it holds `wal_bytes`; past 16 times
+        # The WAL is copied back once it holds `wal_bytes` (each time it
+        # starts over, the loop pays two fsyncs: not too often); past 4 times
         # that a checkpoint waits for the writer (checkpoint.py).
-        self._checkpointer = Checkpointer(path, soft_bytes=wal_bytes, hard_bytes=16 * wal_bytes,
+        self._checkpointer = Checkpointer(path, soft_bytes=wal_bytes, hard_bytes=4 * wal_bytes,
                                          interval=checkpoint_interval)
 
     def close(self) -> None:
