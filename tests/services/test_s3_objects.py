@@ -985,3 +985,31 @@ def test_response_overrides_need_a_signed_request(cloudlet, s3):
         anonymous.get_object(Bucket=BUCKET, Key="k", ResponseContentType="text/html")
     assert error(exc) == {"Code": "InvalidRequest", "Status": 400,
                           "Message": "Request specific response headers cannot be used for anonymous GET requests."}
+
+
+def test_reads_after_every_kind_of_write_see_it(s3):
+    """The current version's row is remembered between reads; each kind of
+    write forgets it (overwrite, tags, legal hold, delete, delete marker,
+    removing a version)."""
+    s3.create_bucket(Bucket="fresh", ObjectLockEnabledForBucket=True)
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket="fresh", Key="k")  # absent, and remembered as absent
+    first = s3.put_object(Bucket="fresh", Key="k", Body=b"one")["VersionId"]
+    assert s3.get_object(Bucket="fresh", Key="k")["Body"].read() == b"one"
+    second = s3.put_object(Bucket="fresh", Key="k", Body=b"two")["VersionId"]
+    assert s3.get_object(Bucket="fresh", Key="k")["Body"].read() == b"two"
+    s3.put_object_tagging(Bucket="fresh", Key="k", Tagging={"TagSet": [{"Key": "a", "Value": "1"}]})
+    assert s3.get_object(Bucket="fresh", Key="k")["TagCount"] == 1
+    s3.put_object_legal_hold(Bucket="fresh", Key="k", LegalHold={"Status": "ON"})
+    assert s3.head_object(Bucket="fresh", Key="k")["ObjectLockLegalHoldStatus"] == "ON"
+    s3.put_object_legal_hold(Bucket="fresh", Key="k", LegalHold={"Status": "OFF"})
+    assert s3.head_object(Bucket="fresh", Key="k")["ObjectLockLegalHoldStatus"] == "OFF"
+    marker = s3.delete_object(Bucket="fresh", Key="k")["VersionId"]
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket="fresh", Key="k")
+    assert exc.value.response["Error"]["Code"] == "NoSuchKey"
+    s3.delete_object(Bucket="fresh", Key="k", VersionId=marker)  # the marker goes: "two" is current again
+    assert s3.get_object(Bucket="fresh", Key="k")["Body"].read() == b"two"
+    s3.delete_object(Bucket="fresh", Key="k", VersionId=second)  # "one" is current again
+    got = s3.get_object(Bucket="fresh", Key="k")
+    assert (got["Body"].read(), got["VersionId"]) == (b"one", first)

@@ -247,6 +247,7 @@ class BucketOps(BucketConfigOps, AclOps, PolicyOps, LifecycleOps, NotificationOp
             return self._delete_bucket(ctx, params)
         finally:
             self.forget_bucket(params["Bucket"])
+            self.forget_object()
 
     def _delete_bucket(self, ctx, params: dict) -> dict:
         bucket = self.owned_bucket(ctx, params)

@@ -213,6 +213,7 @@ class LifecycleRunner:
 
     def _transition(self, bucket, v: ObjectVersion, storage_class: str) -> None:
         with self.storage.tx():
+            self.forget_object(bucket.name, v.key)
             self.storage.execute("UPDATE s3_objects SET storage_class = ? WHERE bucket = ? AND key = ? AND "
                                  "version_id = ?", (storage_class, bucket.name, v.key, v.version_id))
         self.lifecycle_event(bucket, v, "LifecycleTransition")

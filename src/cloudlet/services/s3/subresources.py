@@ -62,6 +62,7 @@ class ObjectSubresourceOps:
         names = ", ".join(f"{name} = ?" for name in columns)
         values = [orjson.dumps(value).decode() for value in columns.values()]
         with self.storage.tx():
+            self.forget_object(version.bucket, version.key)
             self.storage.execute(f"UPDATE s3_objects SET {names} WHERE bucket = ? AND key = ? AND version_id = ?",
                                  (*values, version.bucket, version.key, version.version_id))
 
