@@ -14,8 +14,9 @@ copy always trails the latest commit, so once it has caught up it sets
 `wanted` (after passes in a row, each copying what was written during the
 one before, until one leaves at most TAIL_FRAMES), and the storage runs one
 PASSIVE checkpoint on its own connection right after its next commit: a
-few pages and an fsync (~0.3 ms) instead of megabytes. If the WAL still grows past `hard_bytes` (a reader
-holding an old snapshot, say), a RESTART checkpoint forces it over.
+few pages and two fsyncs instead of megabytes. If the WAL still grows past
+`hard_bytes` (a reader holding an old snapshot, say), a RESTART checkpoint
+forces it over. (Storage passes its own sizes: 32 MB and 128 MB.)
 """
 
 from __future__ import annotations
