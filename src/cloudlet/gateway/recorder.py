@@ -197,6 +197,21 @@ _V4_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
 _V4_BITS = (0x4 << 76) | (0x2 << 62)
 
 
+def _kept(plan: _Plan, params, output, error) -> tuple:
+    """What a record keeps of a call: (parameters, output, errorCode,
+    errorMessage), secrets removed by the plan; the output of writes only."""
+    if params is not None and plan.scrub_in is not None:
+        params = plan.scrub_in(params)
+    if error is not None:
+        return params, None, error.code, error.message
+    if output is not None:
+        if plan.read_only:
+            output = None
+        elif plan.scrub_out is not None:
+            output = plan.scrub_out(output)
+    return params, output, None, None
+
+
 def identity_of(principal, access_key: str | None, invoked_by: str | None) -> tuple[str | None, bytes]:
     """(LookupEvents' Username, the identity fields as JSON)."""
     kind = principal.type
@@ -305,28 +320,12 @@ class Recorder:
                     and self._ready):
                 # The short path: a management event in the caller's account
                 # (what _record does, without the cases that do not apply).
-                if params is not None and plan.scrub_in is not None:
-                    params = plan.scrub_in(params)
-                if error is None:
-                    code = message = None
-                    if output is not None:
-                        if plan.read_only:
-                            output = None
-                        elif plan.scrub_out is not None:
-                            output = plan.scrub_out(output)
-                else:
-                    code, message, output = error.code, error.message, None
+                params, output, code, message = _kept(plan, params, output, error)
                 username, identity = self._identity(principal, access_key, invoked_by)
-                batch = self._batch
-                batch.append((self._now(), principal.account_id, region, plan.service, plan.name,
-                              1 if plan.read_only else 0, 0, code,
-                              orjson.dumps(("%032x" % (_bits(128) & _V4_MASK | _V4_BITS), username, access_key,
-                                            identity, source_ip, user_agent, request_id, params, output, message,
-                                            None, None), default=_default)))
-                if len(batch) >= BATCH_ROWS:
-                    self.write_batch()
-                elif self._timer is None:
-                    self._start_timer()
+                self._queue((self._now(), principal.account_id, region, plan.service, plan.name,
+                             1 if plan.read_only else 0, 0, code,
+                             orjson.dumps((_event_id(), username, access_key, identity, source_ip, user_agent,
+                                           request_id, params, output, message, None, None), default=_default)))
                 if error is None and not plan.read_only:
                     self.to_eventbridge(principal.account_id, region, plan.service, plan.name)
             else:
@@ -374,36 +373,32 @@ class Recorder:
                         if self.wants_data(op, plan, principal, a, region, resources, error, name)]
             if not accounts:
                 return
-        if params is not None:
-            if plan.scrub_in is not None:
-                params = plan.scrub_in(params)
-            if host is not None and service == "s3":
-                params = dict(params)
-                params["__host__"] = host
-        if error is None and output is not None and not plan.read_only:
-            if plan.scrub_out is not None:
-                output = plan.scrub_out(output)
-        else:
-            output = None
+        params, output, error_code, error_message = _kept(plan, params, output, error)
+        if params is not None and host is not None and service == "s3":
+            params = dict(params)
+            params["__host__"] = host
         username, identity = self._identity(principal, access_key, invoked_by)
-        now = self.cloud.clock.now()
+        now = self._now()
         # one call seen by two accounts: one sharedEventID, an eventID each
         shared = _event_id() if owner is not None else None
         resources = resources or None
-        error_code, error_message = (error.code, error.message) if error is not None else (None, None)
         category = 1 if plan.data_type is not None else 0
         for recipient in accounts:
             # (events.REC_FIELDS)
             rec = orjson.dumps((_event_id(), username, access_key, identity, source_ip, user_agent, request_id,
                                 params, output, error_message, resources, shared), default=_default)
-            self._batch.append((now, recipient, region, service, name, int(plan.read_only), category, error_code,
-                                rec))
-        if len(self._batch) >= BATCH_ROWS:
+            self._queue((now, recipient, region, service, name, int(plan.read_only), category, error_code, rec))
+        if error is None and not plan.read_only and plan.data_type is None:
+            self.to_eventbridge(account, region, service, name)
+
+    def _queue(self, row: tuple) -> None:
+        """A record row (_INSERT's columns), written with its batch."""
+        batch = self._batch
+        batch.append(row)
+        if len(batch) >= BATCH_ROWS:
             self.write_batch()
         elif self._timer is None:
             self._start_timer()
-        if error is None and not plan.read_only and plan.data_type is None:
-            self.to_eventbridge(account, region, service, name)
 
     def _start_timer(self) -> None:
         try:
