@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
-import os
 import zlib
 
+from cloudlet import ids
 from cloudlet.errors import AwsError, internal_failure, invalid_action, missing_action, unknown_operation
 from cloudlet.gateway.auth import Principal, parse_credential
 from cloudlet.gateway.context import RequestContext
@@ -33,10 +33,9 @@ _MAX_INFLATED = 64 * 1024 * 1024
 
 def new_request_id(s3: bool = False) -> str:
     """A random (version 4) UUID, or S3's 16 upper-case hex digits."""
-    h = os.urandom(16).hex()
     if s3:
-        return h[:16].upper()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
+        return "%016X" % ids.bits(64)
+    return ids.uuid4()
 
 
 class Gateway:

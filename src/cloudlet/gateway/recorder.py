@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import random
 
 import orjson
+
+from cloudlet import ids
 
 log = logging.getLogger("cloudlet.cloudtrail")
 
@@ -182,19 +182,10 @@ def plan_for(op) -> _Plan:
     return plan
 
 
-# Event ids need to be unique, not secret: a generator seeded from the OS
-# spares a getrandom() call per record.
-_bits = random.Random(os.urandom(32)).getrandbits
-
-
 def _event_id() -> str:
     """A random version-4 UUID as 32 hex digits (readers add the dashes:
     cloudtrail.events.dashed)."""
-    return "%032x" % (_bits(128) & _V4_MASK | _V4_BITS)
-
-
-_V4_MASK = ~((0xF << 76) | (0x3 << 62)) & ((1 << 128) - 1)
-_V4_BITS = (0x4 << 76) | (0x2 << 62)
+    return ids.uuid4_hex()
 
 
 def _kept(plan: _Plan, params, output, error) -> tuple:

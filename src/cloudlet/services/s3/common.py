@@ -108,6 +108,7 @@ class S3Common:
         self.__dict__.pop("_bucket_cache", None)
         self.__dict__.pop("_config_cache", None)
         self.__dict__.pop("_latest_rows", None)
+        self.__dict__.pop("_object_blobs", None)  # (and the pieces it remembers)
 
     def bucket(self, ctx, name: str) -> Bucket:
         """The bucket a request names, or NoSuchBucket. (Whether the caller

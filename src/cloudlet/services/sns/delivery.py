@@ -23,11 +23,11 @@ import asyncio
 import hashlib
 import logging
 import secrets
-import uuid
 
 import orjson
 
 from cloudlet import httpclient
+from cloudlet import ids
 from cloudlet.errors import AwsError
 from cloudlet.services.sns import deliverypolicy
 from cloudlet.services.sns.envelope import Urls, lambda_event, render, timestamp
@@ -313,7 +313,7 @@ class DeliveryOps:
         self._confirmation(topic, sub, "UnsubscribeConfirmation", text, token)
 
     def _confirmation(self, topic, sub, message_type: str, text: str, token: str) -> None:
-        message_id = str(uuid.uuid4())
+        message_id = ids.uuid4()
         urls = self.urls()
         envelope = {"Type": message_type, "MessageId": message_id, "Token": token, "TopicArn": topic.arn,
                     "Message": text, "SubscribeURL": urls.confirm(topic.arn, token),

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import uuid
 
 
+from cloudlet import ids
 from cloudlet.errors import AwsError
 from cloudlet.services.sns import messages
 from cloudlet.services.sns.envelope import Notification, timestamp
@@ -142,7 +142,7 @@ class PublishOps:
                                     "AND expires > ?", (topic.id, key, now))
             if seen is not None:
                 return {"MessageId": seen[0], "SequenceNumber": seen[1]}
-        message_id = str(uuid.uuid4())
+        message_id = ids.uuid4()
         if topic.fifo:
             with self.storage.tx():
                 row = self.storage.one("UPDATE sns_topics SET next_seq = next_seq + 1 WHERE id = ? "
@@ -285,7 +285,7 @@ class PublishOps:
     # -- publishing to a phone number or a mobile endpoint ----------------
 
     def publish_to_phone(self, ctx, phone: str, message: Message) -> dict:
-        message_id = str(uuid.uuid4())
+        message_id = ids.uuid4()
         if not self.is_opted_out(ctx.account_id, phone):
             with self.storage.tx():
                 self.capture(ctx.account_id, "sms", phone, message_id, message.for_protocol("sms"),
@@ -304,7 +304,7 @@ class PublishOps:
         if message.structured is not None and platform not in message.structured \
                 and "default" not in message.structured:
             raise invalid("Message Structure - No default entry in JSON message body")
-        message_id = str(uuid.uuid4())
+        message_id = ids.uuid4()
         with self.storage.tx():
             self.capture(ctx.account_id, "application", arn, message_id, message.for_platform(platform),
                          subject=message.subject, attributes=message.attributes or None)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import os
 import re
 import time
 import orjson
 
+from cloudlet import ids
 from cloudlet.errors import AwsError
 from cloudlet.gateway.dispatch import new_request_id
 from cloudlet.services.sqs import attributes as attrs
@@ -431,7 +431,7 @@ class MessagingOps:
                 return []
             redrive = attrs.redrive_target(queue.attributes)
             # One nonce per receive: with the row id it makes each handle unique.
-            nonce = os.urandom(8).hex()
+            nonce = "%016x" % ids.bits(64)
             taken = []
             for row in candidates:
                 if redrive is not None and row[8] >= redrive[1] and self._dead_letter(queue, row, redrive[0], now):
