@@ -56,10 +56,15 @@ class Server:
     env: dict[str, str]
     port: int
     proc: subprocess.Popen | None = None
+    stdin: bytes | None = None  # written to the server's stdin at start
 
     def start(self) -> "Server":
         self.proc = subprocess.Popen(self.command, env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL, start_new_session=True)
+                                     stderr=subprocess.DEVNULL, start_new_session=True,
+                                     stdin=subprocess.PIPE if self.stdin is not None else None)
+        if self.stdin is not None:
+            self.proc.stdin.write(self.stdin)
+            self.proc.stdin.close()
         return self
 
     def stop(self) -> None:
@@ -87,6 +92,27 @@ def server(name: str, port: int | None = None, tmpdir: str | None = None) -> Ser
         return Server(name, [os.path.join(PEERS_VENV, "bin", "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
                       env, port)
     raise ValueError(name)
+
+
+def null_server(body: bytes, port: int | None = None) -> Server:
+    """bench/nullserver.py: answers every request with 200 and `body`,
+    doing no work (the floor of a benchmark at one connection)."""
+    port = port or free_port()
+    here = os.path.dirname(os.path.abspath(__file__))
+    return Server("null", [sys.executable, os.path.join(here, "nullserver.py"), str(port)], dict(os.environ),
+                  port, stdin=body)
+
+
+def wait_listening(port: int, timeout: float = 30.0) -> None:
+    deadline = time.perf_counter() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"nothing listening on port {port} within {timeout}s") from None
+            time.sleep(0.01)
 
 
 def sts_request(port: int) -> bytes:

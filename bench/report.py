@@ -50,3 +50,23 @@ def ratio_table(title: str, results: dict, names: list[str], op: str, levels: li
                         worst = base / peer if worst is None else min(worst, base / peer)
         print("  " + "  |  ".join(row))
     return worst
+
+
+def floor_lines(label: str, floor_rps: float, cloudlet_rps: float, peer_rps: float, per_op: int = 1) -> list[str]:
+    """What one connection allows: at c=1 a client waits for each answer, so
+    a round trip is the floor (bench/nullserver.py: the load generator, the
+    kernel and an HTTP parser, no work) plus the server's work. `per_op`:
+    round trips per operation measured (a receive+delete cycle is two)."""
+    floor_us = per_op * 1e6 / floor_rps
+    ours_us, peer_us = 1e6 / cloudlet_rps, 1e6 / peer_rps
+    need_us = peer_us / 3
+    lines = [f"{label} at c=1: floor {floor_rps / per_op:,.0f}/s ({floor_us:.0f} us each with no work behind); "
+             f"ministack {peer_us:.0f} us each, cloudlet {ours_us:.0f} us",
+             f"  work above the floor: ministack {peer_us - floor_us:.0f} us, cloudlet {ours_us - floor_us:.0f} us "
+             f"({(peer_us - floor_us) / max(ours_us - floor_us, 1e-9):.1f}x less); "
+             f"the most any server could reach here is {peer_us / floor_us:.1f}x ministack"]
+    if need_us > floor_us:
+        lines.append(f"  3x ministack needs {need_us:.0f} us each: {need_us - floor_us:.0f} us of work")
+    else:
+        lines.append(f"  3x ministack needs {need_us:.0f} us each: less than the floor, out of reach")
+    return lines

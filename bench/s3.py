@@ -33,8 +33,8 @@ from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
-from peers import server, sts_request, wait_ready  # noqa: E402
-from report import arguments, ratio_table, run_all  # noqa: E402
+from peers import null_server, server, sts_request, wait_listening, wait_ready  # noqa: E402
+from report import arguments, floor_lines, ratio_table, run_all  # noqa: E402
 
 SMALL = os.urandom(1024)
 MIB = 1 << 20
@@ -195,6 +195,19 @@ def main() -> int:
     results = run_all(names, run_server, args)
     lows = [ratio_table(f"{op} 1 KiB", results, names, op, args.levels) for op in ("PUT", "GET")]
     worst = min((w for w in lows if w is not None), default=None)
+    if 1 in args.levels and "cloudlet" in results and "ministack" in results:
+        print("\nOne connection: each request waits for the last answer (bench/nullserver.py is the floor)")
+        for op, answer in (("PUT", b""), ("GET", SMALL)):
+            srv = null_server(answer).start()
+            try:
+                wait_listening(srv.port)
+                floor = load(srv.port, signed(op, srv.port, "/bench/small", SMALL if op == "PUT" else b""), 1,
+                             args.seconds)["rps"]
+            finally:
+                srv.stop()
+            for line in floor_lines(f"{op} 1 KiB", floor, results["cloudlet"][op][1]["rps"],
+                                    results["ministack"][op][1]["rps"]):
+                print("  " + line)
     print(f"\n{args.large_mib} MiB object (MB/s)")
     for n in names:
         r = results[n]["large"]

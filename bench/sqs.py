@@ -46,7 +46,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from peers import peer_versions, server, sts_request, wait_ready  # noqa: E402
+from peers import null_server, peer_versions, server, sts_request, wait_listening, wait_ready  # noqa: E402
+from report import floor_lines  # noqa: E402
 from sqsload import botocore_request  # noqa: E402
 
 WARMUP = 1.0
@@ -341,6 +342,18 @@ def main() -> int:
         else:
             print(f"| {name:9s} | {d['shallow']['mps']:11,.0f} | {'skipped':>15s} |       |  {d['skipped']}")
 
+    if 1 in levels and "cloudlet" in sends and "ministack" in sends:
+        floor = send_floor(args.seconds)
+        print("\nOne connection: each request waits for the last answer (bench/nullserver.py is the floor)")
+        for line in floor_lines("SendMessage", floor, sends["cloudlet"][1]["rps"], sends["ministack"][1]["rps"]):
+            print("  " + line)
+        if "cloudlet" in shallows and "ministack" in shallows:
+            # A cycle is two round trips and consumes ten messages.
+            for line in floor_lines("receive(10)+DeleteMessageBatch cycle", floor,
+                                    shallows["cloudlet"][1]["mps"] / 10, shallows["ministack"][1]["mps"] / 10,
+                                    per_op=2):
+                print("  " + line)
+
     if not args.skip_rss and "cloudlet" in args.servers.split(","):
         m = million(args.seconds, args.million, args.queue_attributes)
         print(f"\ncloudlet with {m['depth']:,} messages (32 bytes) waiting in one queue:")
@@ -357,6 +370,18 @@ def main() -> int:
     targets(sends, consumes, shallows, depths, m, levels)
     print(f"\ntotal time {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def send_floor(seconds: float) -> float:
+    """SendMessage/s at one connection against a server that does no work."""
+    srv = null_server(b'{"MD5OfMessageBody":"d41d8cd98f00b204e9800998ecf8427e",'
+                      b'"MessageId":"5fea7756-0ea4-451a-a703-a558b933e274"}').start()
+    try:
+        wait_listening(srv.port)
+        return load({"port": srv.port, "mode": "send", "queue_url": f"http://127.0.0.1:{srv.port}/000000000000/q",
+                     "concurrency": 1, "seconds": seconds, "warmup": WARMUP})["rps"]
+    finally:
+        srv.stop()
 
 
 def targets(sends, consumes, shallows, depths, m, levels) -> None:
