@@ -65,6 +65,8 @@ class Router:
         # call to call (target, signing name, host, form or not).
         self._cache: dict[tuple, RouteResult] = {}
         self._sole: dict[str, bool] = {}
+        # REST services sharing a signing name, in the order they are tried.
+        self._rest: dict[tuple, list] = {}
 
     def route(self, request: HttpRequest, cred: Credential | None) -> RouteResult:
         target = request.header("x-amz-target")
@@ -159,15 +161,19 @@ class Router:
             for e in candidates:
                 if e.protocol in ("query", "ec2") or e.query_compatible:
                     return e
-        rest = [e for e in candidates if e.protocol in ("rest-json", "rest-xml")]
-        # The service whose endpoint prefix is its signing name first (s3
-        # before s3control), then the first whose routes fit the request.
-        rest.sort(key=lambda e: e.endpoint_prefix != e.signing_name)
-        for e in rest:
-            model = self.catalog.registry.get(e.name)
-            if model is not None and PROTOCOLS[e.protocol].route(model, request) is not None:
+        key = tuple(e.name for e in candidates)
+        rest = self._rest.get(key)
+        if rest is None:
+            # The service whose endpoint prefix is its signing name first (s3
+            # before s3control), then the first whose routes fit the request.
+            ordered = sorted((e for e in candidates if e.protocol in ("rest-json", "rest-xml")),
+                             key=lambda e: e.endpoint_prefix != e.signing_name)
+            rest = self._rest[key] = [(e, self.catalog.registry.get(e.name), PROTOCOLS[e.protocol])
+                                      for e in ordered]
+        for e, model, protocol in rest:
+            if model is not None and protocol.route(model, request) is not None:
                 return e
-        return rest[0] if rest else candidates[0]
+        return rest[0][0] if rest else candidates[0]
 
     @staticmethod
     def _from_host(host: str) -> tuple[str | None, str | None]:

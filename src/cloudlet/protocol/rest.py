@@ -137,8 +137,8 @@ def _candidates(service: ServiceModel, method: str, query: dict) -> list[Route]:
 
 def _parse_plan(shape: Shape) -> tuple:
     """An input shape's members by where they travel, computed once per
-    operation: (uri, querystring, header (wire names lower-cased), prefixed
-    header maps, whether any member is in the body)."""
+    operation: (uri, querystring, header members by lower-cased wire name,
+    prefixed header maps, whether any member is in the body)."""
     uri, query, headers, prefixed = [], [], [], []
     body = False
     for name, mshape in shape.members.items():
@@ -154,7 +154,16 @@ def _parse_plan(shape: Shape) -> tuple:
             prefixed.append((name, (mshape.wire_name if mshape.wire_name is not None else name).lower()))
         elif loc is None:
             body = True
-    return tuple(uri), tuple(query), tuple(headers), tuple(prefixed), body
+    by_wire = {wire: (name, mshape) for name, mshape, wire in headers}
+    return tuple(uri), tuple(query), by_wire, tuple(prefixed), body
+
+
+def _has_body_members(shape: Shape) -> bool:
+    found = shape.model.plans.get(("body_members", shape.name))
+    if found is None:
+        found = shape.model.plans[("body_members", shape.name)] = any(
+            m.location not in RESPONSE_LOCATIONS for m in shape.members.values())
+    return found
 
 
 def split_header_list(text: str) -> list[str]:
@@ -202,16 +211,25 @@ class RestProtocol(ABC):
             return memo[2]  # (the router asked already, choosing the service)
         query = request.query
         found = None
-        for route in _candidates(service, request.method, query):
-            labels = route.match(path, query)
-            if labels is not None:
-                if route.satisfied(request):
+        candidates = _candidates(service, request.method, query)
+        # The first route whose required members are all present and whose
+        # pattern matches (the cheap test first: S3's PutObject is tried
+        # after UploadPartCopy, UploadPart and CopyObject, which need members
+        # a plain PUT lacks)...
+        for route in candidates:
+            if route.satisfied(request):
+                labels = route.match(path, query)
+                if labels is not None:
                     found = (route.op, labels)
                     break
-                if found is None:
-                    # Missing a required member: validation will say which,
-                    # unless a less demanding route fits the request.
+        else:
+            # ...else the first whose pattern matches: validation will say
+            # which required member is missing.
+            for route in candidates:
+                labels = route.match(path, query)
+                if labels is not None:
                     found = (route.op, labels)
+                    break
         request.route_memo = (service, path, found)
         return found
 
@@ -245,14 +263,17 @@ class RestProtocol(ABC):
                     if value is not None:
                         out[name] = value
             headers = request.headers
-            for name, mshape, wire in header_members:
-                text = headers.get(wire)
-                if text is not None:
-                    out[name] = self._header_value(mshape, text)
+            if header_members:
+                # (a request carries a few of the dozens of headers S3's
+                # inputs name: look up what it has)
+                for wire, text in headers.items():
+                    member = header_members.get(wire)
+                    if member is not None:
+                        out[member[0]] = self._header_value(member[1], text)
             for name, prefix in prefixed:
                 values = {}
-                for hname, hvalue in request.header_list:
-                    if hname.lower().startswith(prefix):
+                for hname, hvalue in headers.items():
+                    if hname.startswith(prefix):
                         values[hname[len(prefix):]] = hvalue
                 if values:
                     out[name] = values
@@ -386,7 +407,7 @@ class RestProtocol(ABC):
                     else:
                         body = self.encode_payload_structure(op, pshape, payload, value)
                         self._default_content_type(headers, self.content_type)
-            elif any(m.location not in RESPONSE_LOCATIONS for m in shape.members.values()):
+            elif _has_body_members(shape):
                 body = self.encode_body(op, shape, output)
                 if body:
                     self._default_content_type(headers, self.content_type)
