@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from urllib.parse import parse_qs, unquote
 
 from cloudlet.errors import AwsError
@@ -614,15 +615,26 @@ class PinnedBlobs:
     def __init__(self, blobs, pieces: list):
         self._blobs = blobs
         self._open = {}
+        self._rows = {}
         for blob, _ in pieces[:self.MAX_PINNED]:
             try:
-                self._open[blob] = blobs.open(blob)
+                if objectdata.is_row(blob):
+                    self._rows[blob] = blobs.row(blob)
+                else:
+                    self._open[blob] = blobs.open(blob)
             except FileNotFoundError:
                 pass
 
     def open(self, blob: str):
+        data = self._rows.pop(blob, None)
+        if data is not None:
+            return io.BytesIO(data)
         handle = self._open.pop(blob, None)
         return handle if handle is not None else self._blobs.open(blob)
+
+    def row(self, blob: str) -> bytes:
+        data = self._rows.pop(blob, None)
+        return data if data is not None else self._blobs.row(blob)
 
     def close(self) -> None:
         for handle in self._open.values():
