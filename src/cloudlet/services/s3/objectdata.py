@@ -168,21 +168,37 @@ def _aad(index: int, last: bool) -> bytes:
 
 # -- reading ---------------------------------------------------------------------
 
+_ONLY_SEGMENT_AAD = _aad(0, True)
+_AEADS: dict[bytes, AESGCM] = {}
+
+
+def _aead(key: bytes) -> AESGCM:
+    """The cipher of a data key, kept for the keys read most recently (an
+    object read again and again need not set up its cipher each time)."""
+    aead = _AEADS.get(key)
+    if aead is None:
+        if len(_AEADS) >= 1024:
+            _AEADS.pop(next(iter(_AEADS)))
+        aead = _AEADS[key] = AESGCM(key)
+    return aead
+
+
 def read_piece(blobs, blob: str, size: int, key: bytes, start: int = 0, end: int | None = None) -> Iterator[bytes]:
     """The plaintext bytes [start, end) of a piece of `size` bytes, segment
     by segment. Raises CorruptData if anything does not decrypt."""
     end = size if end is None else min(end, size)
     if start >= end and size:
         return
-    aead = AESGCM(key)
+    aead = _aead(key)
     last_index = max(0, (size - 1) // SEGMENT) if size else 0
     if last_index == 0 and is_row(blob):
         # One segment, in a row (most small objects): no file-like reads.
+        # (segment 0's nonce is the piece's base itself)
         data = blobs.row(blob)
         if len(data) != _HEADER + size + TAG or data[0] != _FORMAT:
             raise CorruptData("bad piece")
         try:
-            plain = aead.decrypt(_nonce(data[1:_HEADER], 0), data[_HEADER:], _aad(0, True))
+            plain = aead.decrypt(data[1:_HEADER], data[_HEADER:], _ONLY_SEGMENT_AAD)
         except InvalidTag:
             raise CorruptData("segment 0 does not decrypt") from None
         yield plain if start == 0 and end == size else plain[start:end]
