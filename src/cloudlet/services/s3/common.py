@@ -177,7 +177,7 @@ _UNKNOWN = object()
 _COLUMN_NAMES = tuple(OBJECT_COLUMNS.split(", "))
 _INSERT_VERSION = f"INSERT INTO s3_objects ({OBJECT_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMN_NAMES))})"
 _UPSERT_NULL = (_INSERT_VERSION + " ON CONFLICT (bucket, key, version_id) DO UPDATE SET "
-                + ", ".join(f"{c} = excluded.{c}" for c in _COLUMN_NAMES[3:]))
+                + ", ".join(f"{c} = excluded.{c}" for c in _COLUMN_NAMES[3:]) + ", restore = NULL")
 
 
 @dataclass

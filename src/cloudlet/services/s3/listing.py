@@ -22,6 +22,7 @@ from urllib.parse import quote
 import orjson
 
 from cloudlet.services.s3.common import invalid_argument
+from cloudlet.services.s3.restore import RestoreState
 
 MAX_PAGE = 1000
 # With a delimiter the scan jumps past a common prefix as soon as it meets
@@ -29,7 +30,11 @@ MAX_PAGE = 1000
 # they find plain keys.
 GROUPED_FIRST_BATCH = 4
 _LISTED_COLUMNS = ("key, version_id, seq, is_latest, delete_marker, size, etag, last_modified, storage_class, owner, "
-                   "checksums")
+                   "checksums, restore")
+
+
+def _wants_restore_status(params: dict) -> bool:
+    return "RestoreStatus" in (params.get("OptionalObjectAttributes") or ())
 
 
 class Listed(NamedTuple):
@@ -45,6 +50,7 @@ class Listed(NamedTuple):
     storage_class: str
     owner: str
     checksums: str          # JSON text, decoded only when not empty
+    restore: str | None     # JSON text: a restore from an archive (restore.py)
 
 
 def prefix_end(prefix: str) -> str | None:
@@ -181,10 +187,13 @@ class ListingOps:
 
     # -- entries -------------------------------------------------------------------
 
-    @staticmethod
-    def _object_entry(row: Listed, encode, owner: bool) -> dict:
+    def _object_entry(self, row: Listed, encode, owner: bool, restore_status: bool = False) -> dict:
         entry = {"Key": encode(row.key), "LastModified": row.last_modified, "ETag": row.etag, "Size": row.size,
                  "StorageClass": row.storage_class}
+        if restore_status and row.restore:
+            status = RestoreState(orjson.loads(row.restore), self.clock.now()).status()
+            if status is not None:
+                entry["RestoreStatus"] = status
         stored = orjson.loads(row.checksums) if row.checksums and row.checksums != "{}" else {}
         algorithms = [alg for alg in stored if alg != "type"]
         if algorithms:
@@ -206,7 +215,7 @@ class ListingOps:
         entries = entries[:min(max_keys, MAX_PAGE)]
         out = {"Name": bucket.name, "Prefix": encode(prefix), "Marker": encode(marker or ""), "MaxKeys": max_keys,
                "IsTruncated": truncated}
-        self._fill(out, entries, encode, owner=True)
+        self._fill(out, entries, encode, owner=True, restore_status=_wants_restore_status(params))
         if delimiter:
             out["Delimiter"] = encode(delimiter)
             if truncated and entries:
@@ -234,7 +243,8 @@ class ListingOps:
         entries = entries[:limit]
         out = {"Name": bucket.name, "Prefix": encode(prefix), "MaxKeys": max_keys, "KeyCount": len(entries),
                "IsTruncated": truncated}
-        self._fill(out, entries, encode, owner=bool(params.get("FetchOwner")))
+        self._fill(out, entries, encode, owner=bool(params.get("FetchOwner")),
+                   restore_status=_wants_restore_status(params))
         if delimiter:
             out["Delimiter"] = encode(delimiter)
         if params.get("EncodingType"):
@@ -251,8 +261,8 @@ class ListingOps:
                 out["NextContinuationToken"] = encode_token(after or prefix)
         return out
 
-    def _fill(self, out: dict, entries: list, encode, owner: bool) -> None:
-        contents = [self._object_entry(v, encode, owner) for kind, v in entries if kind == "key"]
+    def _fill(self, out: dict, entries: list, encode, owner: bool, restore_status: bool = False) -> None:
+        contents = [self._object_entry(v, encode, owner, restore_status) for kind, v in entries if kind == "key"]
         prefixes = [{"Prefix": encode(v)} for kind, v in entries if kind == "prefix"]
         if contents:
             out["Contents"] = contents
@@ -287,7 +297,7 @@ class ListingOps:
                 markers.append({"Owner": {"ID": row.owner}, "Key": encode(row.key), "VersionId": row.version_id,
                                 "IsLatest": bool(row.is_latest), "LastModified": row.last_modified})
             else:
-                entry = self._object_entry(row, encode, owner=True)
+                entry = self._object_entry(row, encode, owner=True, restore_status=_wants_restore_status(params))
                 entry.update(VersionId=row.version_id, IsLatest=bool(row.is_latest))
                 versions.append(entry)
         out = {"Name": bucket.name, "Prefix": encode(prefix), "KeyMarker": encode(key_marker or ""),

@@ -46,7 +46,6 @@ from cloudlet.services.s3.common import (
 )
 from cloudlet.services.s3.lifecycle import DAY, LIFECYCLE, RuleFilter
 from cloudlet.services.s3.objects import (
-    ARCHIVED,
     check_key,
     check_storage_class,
     content_headers,
@@ -441,9 +440,7 @@ class MultipartOps(Encryption):
             raise
         upload = self.find_upload(bucket.name, params["Key"], params.get("UploadId"))
         number = check_part_number(params.get("PartNumber"))
-        if source.storage_class in ARCHIVED:
-            raise s3_error("InvalidObjectState", "Operation is not valid for the source object's storage class", 403,
-                           StorageClass=source.storage_class)
+        self.check_copy_source_readable(source)
         now = self.clock.now()
         conditions.check_copy_source(params, source.etag, source.last_modified, now)
         start, stop = copy_range(params.get("CopySourceRange"), source.size)

@@ -56,6 +56,12 @@ def key_matches(config: dict, key: str) -> bool:
     return True
 
 
+# "2.3 - S3 Lifecycle, S3 Intelligent-Tiering, object ACL, object tagging,
+# and object restoration deletion events" (the S3 User Guide's event
+# message structure); the others are 2.1.
+_VERSION_2_3 = ("Lifecycle", "IntelligentTiering", "ObjectAcl", "ObjectTagging", "ObjectRestore:Delete")
+
+
 class Notifier:
     """Mixed into S3Service: `notify` is called by every operation (and
     lifecycle action) that makes an event."""
@@ -97,7 +103,7 @@ class Notifier:
             obj["versionId"] = vid
         obj["sequencer"] = f"{int(now * 1e6):016X}{self._sequence():04X}"
         record = {
-            "eventVersion": "2.3" if event.startswith(("Lifecycle", "IntelligentTiering")) else "2.1",
+            "eventVersion": "2.3" if event.startswith(_VERSION_2_3) else "2.1",
             "eventSource": "aws:s3", "awsRegion": bucket.region, "eventTime": event_time(now),
             "eventName": event, "userIdentity": {"principalId": who},
             "requestParameters": {"sourceIPAddress": source_ip},

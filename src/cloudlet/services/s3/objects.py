@@ -49,7 +49,6 @@ THREAD_ABOVE = 1 << 20               # bodies larger than this are encrypted off
 WRITABLE_STORAGE_CLASSES = frozenset({
     "STANDARD", "REDUCED_REDUNDANCY", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER",
     "DEEP_ARCHIVE", "GLACIER_IR"})
-ARCHIVED = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 # System metadata an object keeps and returns as headers, by model member.
 CONTENT_HEADERS = ("ContentType", "ContentEncoding", "ContentDisposition", "ContentLanguage", "CacheControl",
                    "Expires", "WebsiteRedirectLocation")
@@ -347,10 +346,13 @@ class ObjectOps(ListingOps, ObjectSubresourceOps, Encryption):
         if customer is not None:
             data_key = await self.unprotect(ctx, bucket, key, version.sse, customer)  # 403 for the wrong key
         conditions.check_read(params, version.etag, version.last_modified, self.clock.now())
-        if not head and version.storage_class in ARCHIVED:
+        restore = self.restore_state(version)  # (None unless archived)
+        if not head and restore is not None and not restore.readable:
             raise s3_error("InvalidObjectState", "The operation is not valid for the object's storage class", 403,
                            StorageClass=version.storage_class)
         out = self.object_headers(bucket, version)
+        if restore is not None and restore.header is not None:
+            out["Restore"] = restore.header
         part_number = params.get("PartNumber")
         if part_number is not None and params.get("Range"):
             raise conditions.range_with_part()
@@ -390,6 +392,13 @@ class ObjectOps(ListingOps, ObjectSubresourceOps, Encryption):
         out["Body"] = StreamBody(length, objectdata.read_pieces(pinned, version.pieces, data_key, start, stop),
                                  close=pinned.close)
         return out
+
+    def check_copy_source_readable(self, source: ObjectVersion) -> None:
+        """An archived source is copied only while a restored copy exists."""
+        restore = self.restore_state(source)
+        if restore is not None and not restore.readable:
+            raise s3_error("InvalidObjectState", "Operation is not valid for the source object's storage class", 403,
+                           StorageClass=source.storage_class)
 
     def object_headers(self, bucket: Bucket, version: ObjectVersion) -> dict:
         """What GET and HEAD say of an object besides its bytes."""
@@ -542,9 +551,7 @@ class ObjectOps(ListingOps, ObjectSubresourceOps, Encryption):
                 raise invalid_request("The source of a copy request may not specifically refer to a delete marker "
                                       "by version id.") from None
             raise
-        if source.storage_class in ARCHIVED:
-            raise s3_error("InvalidObjectState", "Operation is not valid for the source object's storage class", 403,
-                           StorageClass=source.storage_class)
+        self.check_copy_source_readable(source)
         now = self.clock.now()
         conditions.check_copy_source(params, source.etag, source.last_modified, now)
         source_customer = read_customer_key(params, source.sse, prefix="CopySourceSSECustomer")

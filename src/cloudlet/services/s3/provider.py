@@ -29,11 +29,12 @@ from cloudlet.services.s3.notifications import Notifier
 from cloudlet.services.s3.objects import ObjectOps
 from cloudlet.services.s3.multipart import MultipartOps
 from cloudlet.services.s3.postobject import PostObjectOps
+from cloudlet.services.s3.restore import RestoreOps
 from cloudlet.services.s3.store import MIGRATIONS
 
 
-class S3Service(BucketOps, S3Access, ObjectOps, MultipartOps, CorsOps, PostObjectOps, LifecycleRunner, Notifier,
-                VersionStore, S3Common, Service):
+class S3Service(BucketOps, S3Access, ObjectOps, MultipartOps, RestoreOps, CorsOps, PostObjectOps, LifecycleRunner,
+                Notifier, VersionStore, S3Common, Service):
     model_name = "s3"
     migrations = MIGRATIONS
 
@@ -47,6 +48,8 @@ class S3Service(BucketOps, S3Access, ObjectOps, MultipartOps, CorsOps, PostObjec
         self.cloud.scheduler.every("s3-sweep", 30.0, self.sweep_dead_blobs)
         # Lifecycle actions fall due at midnight UTC; hourly is close enough.
         self.cloud.scheduler.every("s3-lifecycle", 3600.0, self.run_lifecycle)
+        # Restores complete within minutes (Expedited) to days.
+        self.cloud.scheduler.every("s3-restores", 60.0, self.run_restores)
 
     async def unrouted(self, request, path: str, request_id: str):
         """OPTIONS on a bucket or object: a CORS preflight; POST on a bucket

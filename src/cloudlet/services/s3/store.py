@@ -63,4 +63,10 @@ MIGRATIONS = [
     """
     CREATE TABLE s3_pieces (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
     """,
+    # A version's restore from GLACIER / DEEP_ARCHIVE (restore.py); the
+    # index holds only the versions that have one.
+    """
+    ALTER TABLE s3_objects ADD COLUMN restore TEXT;
+    CREATE INDEX s3_objects_restores ON s3_objects (bucket) WHERE restore IS NOT NULL;
+    """,
 ]
