@@ -368,6 +368,61 @@ def test_queue_policy_decides_delivery(sns, sqs):
     assert receive_all(sqs, wrong_url) == []  # the policy names another topic
 
 
+OTHER = "222222222222"
+
+
+def test_a_queue_of_another_account_subscribed_by_the_topic_owner_waits_for_its_owners_confirmation(sns, cloudlet):
+    topic = sns.create_topic(Name="shared")["TopicArn"]
+    their_sqs = cloudlet.client("sqs", access_key=OTHER)
+    url, queue_arn = queue_for_topic(their_sqs, "theirs", topic)
+    assert queue_arn == f"arn:aws:sqs:us-east-1:{OTHER}:theirs"
+    assert sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)["SubscriptionArn"] == \
+        "pending confirmation"
+    [pending] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert (pending["SubscriptionArn"], pending["Owner"]) == ("PendingConfirmation", ACCOUNT)
+    sns.publish(TopicArn=topic, Message="before confirmation")  # not delivered
+
+    [message] = receive_all(their_sqs, url)
+    doc = json.loads(message["Body"])
+    assert list(doc) == ["Type", "MessageId", "Token", "TopicArn", "Message", "SubscribeURL", "Timestamp",
+                         "SignatureVersion", "Signature", "SigningCertURL"]
+    assert (doc["Type"], doc["TopicArn"]) == ("SubscriptionConfirmation", topic)
+    assert doc["Message"] == (f"You have chosen to subscribe to the topic {topic}.\n"
+                              "To confirm the subscription, visit the SubscribeURL included in this message.")
+    status, pem = fetch(doc["SigningCertURL"])
+    assert status == 200 and verify(doc, pem)
+    # The queue owner confirms (ConfirmSubscription needs no credentials of the topic's account).
+    confirmed = cloudlet.client("sns", access_key=OTHER).confirm_subscription(TopicArn=topic, Token=doc["Token"])
+    [entry] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert entry["SubscriptionArn"] == confirmed["SubscriptionArn"] and entry["SubscriptionArn"].startswith(topic)
+    sns.publish(TopicArn=topic, Message="after confirmation")
+    assert [json.loads(m["Body"])["Message"] for m in receive_all(their_sqs, url)] == ["after confirmation"]
+
+
+def test_the_queue_owners_own_subscription_to_another_accounts_topic_needs_no_confirmation(sns, cloudlet):
+    topic = sns.create_topic(Name="open-topic")["TopicArn"]
+    sns.set_topic_attributes(TopicArn=topic, AttributeName="Policy", AttributeValue=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{OTHER}:root"},
+                                               "Action": "sns:Subscribe", "Resource": topic}]}))
+    their_sqs = cloudlet.client("sqs", access_key=OTHER)
+    url, queue_arn = queue_for_topic(their_sqs, "self-subscribed", topic)
+    out = cloudlet.client("sns", access_key=OTHER).subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    assert out["SubscriptionArn"].startswith(topic + ":")
+    sns.publish(TopicArn=topic, Message="straight in")
+    assert [json.loads(m["Body"])["Type"] for m in receive_all(their_sqs, url)] == ["Notification"]
+
+
+def test_a_confirmation_the_queue_policy_refuses_is_dropped(sns, cloudlet):
+    topic = sns.create_topic(Name="refused")["TopicArn"]
+    their_sqs = cloudlet.client("sqs", access_key=OTHER)
+    url, queue_arn = queue_for_topic(their_sqs, "closed", topic, allow=False)
+    assert sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)["SubscriptionArn"] == \
+        "pending confirmation"
+    assert receive_all(their_sqs, url) == []
+    [pending] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert pending["SubscriptionArn"] == "PendingConfirmation"
+
+
 def test_dead_letter_for_a_deleted_queue(sns, sqs):
     topic = sns.create_topic(Name="dlq-topic")["TopicArn"]
     url, queue_arn = queue_for_topic(sqs, "doomed", topic)

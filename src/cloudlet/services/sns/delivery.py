@@ -302,9 +302,8 @@ class DeliveryOps:
     def send_confirmation(self, topic, sub) -> None:
         """SubscriptionConfirmation to an HTTP/S endpoint, or the email
         asking to confirm (inside the caller's storage unit)."""
-        text = (f"You have chosen to subscribe to the topic {topic.arn}.\n"
-                "To confirm the subscription, visit the SubscribeURL included in this message.")
-        self._confirmation(topic, sub, "SubscriptionConfirmation", text, sub.token)
+        self._confirmation(topic, sub, "SubscriptionConfirmation", _SUBSCRIBE_TEXT.format(topic=topic.arn),
+                           sub.token)
 
     def send_unsubscribe_confirmation(self, topic, sub, token: str) -> None:
         text = (f"You have chosen to deactivate subscription {sub.arn}.\n"
@@ -312,13 +311,37 @@ class DeliveryOps:
                 "this message.")
         self._confirmation(topic, sub, "UnsubscribeConfirmation", text, token)
 
-    def _confirmation(self, topic, sub, message_type: str, text: str, token: str) -> None:
+    def _confirmation_envelope(self, topic, message_type: str, text: str, token: str) -> tuple[str, dict]:
         message_id = ids.uuid4()
         urls = self.urls()
         envelope = {"Type": message_type, "MessageId": message_id, "Token": token, "TopicArn": topic.arn,
                     "Message": text, "SubscribeURL": urls.confirm(topic.arn, token),
                     "Timestamp": timestamp(self.clock.now()), "SigningCertURL": urls.certificate}
-        signed = self.signer.sign(envelope, topic.attributes.get("SignatureVersion", "1"))
+        return message_id, self.signer.sign(envelope, topic.attributes.get("SignatureVersion", "1"))
+
+    async def send_sqs_confirmation(self, topic, sub) -> None:
+        """SubscriptionConfirmation into a queue of another account that
+        the topic's side subscribed (the queue owner confirms with its
+        SubscribeURL or ConfirmSubscription). Sent as SNS under the queue's
+        policy; a refused one is dropped (the subscription stays pending),
+        as on AWS."""
+        message_id, signed = self._confirmation_envelope(topic, "SubscriptionConfirmation", _SUBSCRIBE_TEXT.format(
+            topic=topic.arn), sub.token)
+        fifo = sub.endpoint.endswith(".fifo")
+        # (a FIFO queue needs a group and a deduplication id; AWS does not
+        # document the ones it uses: the message id serves for both)
+        params = self._sqs_params(sub.endpoint, render(signed), None, message_id if fifo else None,
+                                  message_id if fifo else None)
+        try:
+            await self.cloud.gateway.call("sqs", "SendMessage", params, account_id=sub.endpoint.split(":")[4],
+                                          region=sub.endpoint.split(":")[3], invoked_by=SNS_PRINCIPAL,
+                                          source_arn=topic.arn)
+        except AwsError as err:
+            log.info("SNS could not send the subscription confirmation to %s: %s %s", sub.endpoint, err.code,
+                     err.message)
+
+    def _confirmation(self, topic, sub, message_type: str, text: str, token: str) -> None:
+        message_id, signed = self._confirmation_envelope(topic, message_type, text, token)
         if sub.protocol in ("http", "https"):
             self.queue_http(sub, message_type, message_id, render(signed))
         elif sub.protocol == "email-json":
@@ -326,8 +349,12 @@ class DeliveryOps:
         elif sub.protocol == "email":
             body = (f"You have chosen to subscribe to the topic: \n{topic.arn}\n\nTo confirm this subscription, "
                     "click or visit the link below (If this was in error no action is necessary):\n"
-                    f"{envelope['SubscribeURL']}")
+                    f"{signed['SubscribeURL']}")
             self.capture_for(topic, sub, message_id, body, "AWS Notification - Subscription Confirmation", None)
+
+
+_SUBSCRIBE_TEXT = ("You have chosen to subscribe to the topic {topic}.\n"
+                   "To confirm the subscription, visit the SubscribeURL included in this message.")
 
 
 def _redrive_target(sub) -> str | None:

@@ -188,7 +188,7 @@ class SubscriptionOps:
 
     # -- the calls -------------------------------------------------------
 
-    def Subscribe(self, ctx, params):
+    async def Subscribe(self, ctx, params):
         topic = self.topic(params["TopicArn"])
         protocol = params.get("Protocol") or ""
         endpoint = params.get("Endpoint") or ""
@@ -213,7 +213,12 @@ class SubscriptionOps:
                 raise AwsError("SubscriptionLimitExceededException",
                                "Invalid parameter: TopicArn Reason: Subscription limit exceeded")
             arn = f"{topic.arn}:{uuid.uuid4()}"
-            needs_confirmation = protocol in _CONFIRMED_BY_ENDPOINT
+            # A queue of another account subscribed from the topic's side
+            # waits for its owner to confirm; its owner's own subscription
+            # does not (the SNS guide, "Sending Amazon SNS messages to an
+            # Amazon SQS queue in a different account").
+            cross_account_queue = protocol == "sqs" and endpoint.split(":")[4] != ctx.account_id
+            needs_confirmation = protocol in _CONFIRMED_BY_ENDPOINT or cross_account_queue
             token = new_token() if needs_confirmation else None
             attributes.setdefault("RawMessageDelivery", "false")
             self.storage.execute(
@@ -221,8 +226,10 @@ class SubscriptionOps:
                 "token, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (arn, topic.arn, ctx.account_id, protocol, endpoint, orjson.dumps(attributes).decode(),
                  int(not needs_confirmation), token, self.clock.now()))
-            if needs_confirmation:
+            if needs_confirmation and not cross_account_queue:
                 self.send_confirmation(topic, self.find_subscription(arn))
+        if cross_account_queue:
+            await self.send_sqs_confirmation(topic, self.find_subscription(arn))
         if needs_confirmation and not return_arn:
             return {"SubscriptionArn": "pending confirmation"}
         return {"SubscriptionArn": arn}
