@@ -169,18 +169,6 @@ def _aad(index: int, last: bool) -> bytes:
 # -- reading ---------------------------------------------------------------------
 
 _ONLY_SEGMENT_AAD = _aad(0, True)
-_AEADS: dict[bytes, AESGCM] = {}
-
-
-def _aead(key: bytes) -> AESGCM:
-    """The cipher of a data key, kept for the keys read most recently (an
-    object read again and again need not set up its cipher each time)."""
-    aead = _AEADS.get(key)
-    if aead is None:
-        if len(_AEADS) >= 1024:
-            _AEADS.pop(next(iter(_AEADS)))
-        aead = _AEADS[key] = AESGCM(key)
-    return aead
 
 
 def read_piece(blobs, blob: str, size: int, key: bytes, start: int = 0, end: int | None = None) -> Iterator[bytes]:
@@ -189,7 +177,7 @@ def read_piece(blobs, blob: str, size: int, key: bytes, start: int = 0, end: int
     end = size if end is None else min(end, size)
     if start >= end and size:
         return
-    aead = _aead(key)
+    aead = blobs.cipher(key) if hasattr(blobs, "cipher") else AESGCM(key)
     last_index = max(0, (size - 1) // SEGMENT) if size else 0
     if last_index == 0 and is_row(blob):
         # One segment, in a row (most small objects): no file-like reads.
@@ -287,12 +275,25 @@ class ObjectBlobs:
     given to the next piece)."""
 
     CACHE_BYTES = 16 << 20
+    CIPHERS = 1024
 
     def __init__(self, files, storage):
         self.files = files
         self.storage = storage
         self._cache: dict[str, bytes] = {}
         self._cached = 0
+        self._ciphers: dict[bytes, AESGCM] = {}
+
+    def cipher(self, key: bytes) -> AESGCM:
+        """The cipher of a data key, kept for the keys read most recently
+        (an object read again and again need not set its cipher up each
+        time)."""
+        aead = self._ciphers.get(key)
+        if aead is None:
+            if len(self._ciphers) >= self.CIPHERS:
+                self._ciphers.pop(next(iter(self._ciphers)))
+            aead = self._ciphers[key] = AESGCM(key)
+        return aead
 
     def put(self, data) -> str:
         chunks = [data] if isinstance(data, (bytes, bytearray, memoryview)) else data

@@ -643,6 +643,9 @@ class PinnedBlobs:
         data = self._rows.pop(blob, None)
         return data if data is not None else self._blobs.row(blob)
 
+    def cipher(self, key: bytes):
+        return self._blobs.cipher(key)
+
     def close(self) -> None:
         for handle in self._open.values():
             handle.close()
