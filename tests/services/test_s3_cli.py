@@ -1,5 +1,5 @@
 """The AWS CLI's S3 commands against cloudlet: mb, cp (single and
-multipart), sync, ls, presign, rb, and s3api."""
+multipart), sync, ls, presign, rb, s3api, and restoring a GLACIER object."""
 
 from __future__ import annotations
 
@@ -73,3 +73,23 @@ def test_s3api_commands(cloudlet, tmp_path):
     assert put["ETag"] == '"d41d8cd98f00b204e9800998ecf8427e"'
     listed = aws(cloudlet, "s3api", "list-objects-v2", "--bucket", "api-bucket")
     assert [(o["Key"], o["Size"]) for o in listed["Contents"]] == [("k", 0)]
+
+
+def test_restore_a_glacier_object_from_the_cli(cloudlet, tmp_path):
+    cloudlet.clock.set("2030-03-01T12:00:00Z")
+    frozen = tmp_path / "frozen.txt"
+    frozen.write_bytes(b"kept for years\n")
+    cli(cloudlet, "s3", "mb", "s3://cold-cli")
+    cli(cloudlet, "s3", "cp", str(frozen), "s3://cold-cli/frozen.txt", "--storage-class", "GLACIER")
+    assert aws(cloudlet, "s3api", "head-object", "--bucket", "cold-cli", "--key", "frozen.txt")["StorageClass"] == \
+        "GLACIER"
+    cli(cloudlet, "s3api", "restore-object", "--bucket", "cold-cli", "--key", "frozen.txt",
+        "--restore-request", "Days=1,GlacierJobParameters={Tier=Expedited}")
+    head = aws(cloudlet, "s3api", "head-object", "--bucket", "cold-cli", "--key", "frozen.txt")
+    assert head["Restore"] == 'ongoing-request="true"'
+    cloudlet.clock.advance(300)
+    head = aws(cloudlet, "s3api", "head-object", "--bucket", "cold-cli", "--key", "frozen.txt")
+    assert head["Restore"] == 'ongoing-request="false", expiry-date="Sun, 03 Mar 2030 00:00:00 GMT"'
+    back = tmp_path / "back.txt"
+    cli(cloudlet, "s3", "cp", "s3://cold-cli/frozen.txt", str(back), "--force-glacier-transfer")
+    assert back.read_bytes() == b"kept for years\n"
