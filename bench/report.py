@@ -63,7 +63,7 @@ def floor_lines(label: str, floor_rps: float, cloudlet_rps: float, peer_rps: flo
     lines = [f"{label} at c=1: floor {floor_rps / per_op:,.0f}/s ({floor_us:.0f} us each with no work behind); "
              f"ministack {peer_us:.0f} us each, cloudlet {ours_us:.0f} us",
              f"  work above the floor: ministack {peer_us - floor_us:.0f} us, cloudlet {ours_us - floor_us:.0f} us "
-             f"({(peer_us - floor_us) / max(ours_us - floor_us, 1e-9):.1f}x less); "
+             f"(ministack / cloudlet: {(peer_us - floor_us) / max(ours_us - floor_us, 1e-9):.1f}x); "
              f"the most any server could reach here is {peer_us / floor_us:.1f}x ministack"]
     if need_us > floor_us:
         lines.append(f"  3x ministack needs {need_us:.0f} us each: {need_us - floor_us:.0f} us of work")

@@ -37,7 +37,8 @@ from botocore.awsrequest import AWSRequest  # noqa: E402
 from botocore.config import Config  # noqa: E402
 from botocore.credentials import Credentials  # noqa: E402
 
-from peers import peer_versions, server, sts_request, wait_ready  # noqa: E402
+from peers import null_server, peer_versions, server, sts_request, wait_listening, wait_ready  # noqa: E402
+from report import floor_lines  # noqa: E402
 from sqsload import Connection  # noqa: E402
 
 QUEUES = 10
@@ -209,6 +210,17 @@ def run_server(name: str, args) -> dict:
         srv.stop()
 
 
+def publish_floor(seconds: float) -> float:
+    """Publish/s at one connection against a server that does no work."""
+    srv = null_server(b"<PublishResponse><PublishResult><MessageId>5fea7756-0ea4-451a-a703-a558b933e274"
+                      b"</MessageId></PublishResult></PublishResponse>").start()
+    try:
+        wait_listening(srv.port)
+        return asyncio.run(publish_load(srv.port, "arn:aws:sns:us-east-1:000000000000:floor", 1, seconds))["rps"]
+    finally:
+        srv.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -241,6 +253,12 @@ def main() -> int:
     for name in names:
         lat = results[name]["latency"]
         print(f"  {name:10s} p50 {lat['p50']:.2f}  p99 {lat['p99']:.2f}")
+    if 1 in args.levels and "cloudlet" in results and "ministack" in results:
+        print("\nOne connection: each request waits for the last answer (bench/nullserver.py is the floor)")
+        floor = publish_floor(args.seconds)
+        for line in floor_lines("Publish", floor, results["cloudlet"]["publish"][1]["rps"],
+                                results["ministack"]["publish"][1]["rps"]):
+            print("  " + line)
     if "cloudlet" in results and "ministack" in results:
         worst = min(results["cloudlet"]["publish"][c]["rps"] / max(results["ministack"]["publish"][c]["rps"], 1e-9)
                     for c in args.levels)
