@@ -80,6 +80,11 @@ class Gateway:
                 raise self._unknown_service(request, protocol_name)
             service = cloud.service(entry.name)
             path = routed.raw_path or request.raw_path
+            if routed.website and getattr(service, "website", None) is not None:
+                # A website endpoint: anonymous GETs of a static site, not
+                # the API (whatever credentials the request carries).
+                op_name = "website"
+                raise _Answered(await service.website(request, routed.bucket_from_host, request_id))
             if bad_auth is not None:
                 from cloudlet.gateway.sigv4 import auth_error, authorization_error
 

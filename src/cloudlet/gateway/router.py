@@ -34,6 +34,9 @@ class RouteResult:
     # For S3 virtual-hosted requests: the path-style path to route on.
     raw_path: str | None = None
     bucket_from_host: str | None = None
+    # A bucket's website endpoint (bucket.s3-website[-.]region...): not the
+    # API; S3 answers it as a static web site (services/s3/website.py).
+    website: bool = False
 
 
 def _is_form(request: HttpRequest) -> bool:
@@ -56,6 +59,17 @@ def guess_protocol(request: HttpRequest) -> str:
     if "json" in request.content_type:
         return "rest-json"
     return "rest-xml"
+
+
+def _is_website_host(host: str) -> bool:
+    """bucket.s3-website.<region>..., bucket.s3-website-<region>..., or
+    bucket.s3-website.localhost (the website endpoints' names): the label
+    that names S3 (as Router._from_host finds it) is s3-website."""
+    name = host.rsplit(":", 1)[0].lower() if host else ""
+    for label in name.split("."):
+        if label == "s3" or label.startswith("s3-"):
+            return label == "s3-website" or label.startswith("s3-website-")
+    return False
 
 
 class Router:
@@ -149,7 +163,8 @@ class Router:
             return RouteResult(entry, "query")
         if entry.signing_name == "s3" and host_bucket:
             path = "/" + host_bucket + (request.raw_path if request.raw_path != "/" else "/")
-            return RouteResult(entry, protocol, raw_path=path, bucket_from_host=host_bucket)
+            return RouteResult(entry, protocol, raw_path=path, bucket_from_host=host_bucket,
+                               website=_is_website_host(request.host))
         return RouteResult(entry, protocol)
 
     def _choose(self, candidates: list[CatalogEntry], form: bool, request: HttpRequest) -> CatalogEntry | None:

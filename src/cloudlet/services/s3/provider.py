@@ -30,11 +30,12 @@ from cloudlet.services.s3.objects import ObjectOps
 from cloudlet.services.s3.multipart import MultipartOps
 from cloudlet.services.s3.postobject import PostObjectOps
 from cloudlet.services.s3.restore import RestoreOps
+from cloudlet.services.s3.website import WebsiteOps
 from cloudlet.services.s3.store import MIGRATIONS
 
 
-class S3Service(BucketOps, S3Access, ObjectOps, MultipartOps, RestoreOps, CorsOps, PostObjectOps, LifecycleRunner,
-                Notifier, VersionStore, S3Common, Service):
+class S3Service(BucketOps, S3Access, ObjectOps, MultipartOps, RestoreOps, WebsiteOps, CorsOps, PostObjectOps,
+                LifecycleRunner, Notifier, VersionStore, S3Common, Service):
     model_name = "s3"
     migrations = MIGRATIONS
 
