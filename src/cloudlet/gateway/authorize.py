@@ -57,6 +57,9 @@ class Authorizer:
         if self.mode == "off" or op.auth_type == "none":
             return
         principal = ctx.principal
+        prepare = getattr(service, "authz_prepare", None)
+        if prepare is not None:
+            prepare(ctx, op.name, params)  # what the request proves before policies are read (STS's MFA code)
         hook = getattr(service, "authz_action_params", None)
         if hook is not None:
             action = hook(ctx, op.name, params)  # the action may depend on the request (S3's VersionId)
@@ -269,6 +272,13 @@ class Authorizer:
             context["aws:MultiFactorAuthPresent"] = bool(attrs.get("mfa"))
             if attrs.get("issued"):
                 context["aws:TokenIssueTime"] = iso8601(int(attrs["issued"]))
+                if attrs.get("mfa"):
+                    # (the session was made with the code: its age is the session's)
+                    context["aws:MultiFactorAuthAge"] = max(0, int(self.cloud.clock.now()) - int(attrs["issued"]))
+        elif ctx.extra.get("mfa_verified"):
+            # AssumeRole / GetSessionToken with a good MFA code (STS checked it).
+            context["aws:MultiFactorAuthPresent"] = True
+            context["aws:MultiFactorAuthAge"] = 0
         if attrs.get("source_identity"):
             context["aws:SourceIdentity"] = attrs["source_identity"]
         tags = params.get("Tags")

@@ -69,7 +69,9 @@ class AccountOps:
             "InstanceProfilesQuota": 1000,
             "Providers": count("SELECT COUNT(*) FROM iam_oidc_providers WHERE account = ?"),
             "ServerCertificates": 0, "ServerCertificatesQuota": 20,
-            "MFADevices": 0, "MFADevicesInUse": 0, "AccountMFAEnabled": 0,
+            "MFADevices": count("SELECT COUNT(*) FROM iam_mfa_devices WHERE account = ?"),
+            "MFADevicesInUse": count("SELECT COUNT(*) FROM iam_mfa_devices WHERE account = ? AND user_name IS NOT NULL"),
+            "AccountMFAEnabled": 0,
             "AccountAccessKeysPresent": 1 if root_keys else 0, "AccountSigningCertificatesPresent": 0,
             "AccessKeysPerUserQuota": 2, "SigningCertificatesPerUserQuota": 2, "GroupsPerUserQuota": 10,
             "AttachedPoliciesPerUserQuota": 10, "AttachedPoliciesPerGroupQuota": 10,
@@ -214,8 +216,10 @@ class AccountOps:
                                                    "ORDER BY name COLLATE NOCASE", (account,)):
             login = self.storage.one("SELECT created FROM iam_login_profiles WHERE account = ? AND user_name = ?",
                                      (account, name))
+            mfa = self.storage.one("SELECT 1 FROM iam_mfa_devices WHERE account = ? AND user_name = ?",
+                                   (account, name))
             row = [name, arn, _iso(created), "true" if login else "false", "no_information" if login else "N/A",
-                   _iso(login[0]) if login else "N/A", "N/A", "false"]
+                   _iso(login[0]) if login else "N/A", "N/A", "true" if mfa else "false"]
             writer.writerow(row + key_cells(name) + ["false", "N/A", "false", "N/A"])
         return buf.getvalue().encode()
 

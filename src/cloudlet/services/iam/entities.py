@@ -182,6 +182,7 @@ class EntityOps:
                 ("SELECT 1 FROM iam_inline_policies WHERE account = ? AND kind = 'user' AND entity = ?", "must delete policies first."),
                 ("SELECT 1 FROM iam_attachments WHERE account = ? AND kind = 'user' AND entity = ?", "must detach all policies first."),
                 ("SELECT 1 FROM iam_group_members WHERE account = ? AND user_name = ?", "must remove user from all groups first."),
+                ("SELECT 1 FROM iam_mfa_devices WHERE account = ? AND user_name = ?", "must delete MFA device first."),
             )
             for sql, what in checks:
                 if self.storage.one(sql, (account, name)):

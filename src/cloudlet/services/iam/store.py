@@ -57,4 +57,13 @@ MIGRATIONS = [
         thumbprints TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (account, arn));
     CREATE TABLE iam_credential_reports (account TEXT PRIMARY KEY, generated INTEGER NOT NULL, content BLOB NOT NULL);
     """,
+    # Virtual MFA devices (mfa.py): user_name is the user the device is
+    # enabled for; last_step the TOTP step of the last code accepted.
+    """
+    CREATE TABLE iam_mfa_devices (
+        account TEXT NOT NULL, serial TEXT NOT NULL COLLATE NOCASE, name TEXT NOT NULL, path TEXT NOT NULL,
+        seed TEXT NOT NULL, user_name TEXT COLLATE NOCASE, enabled INTEGER, created INTEGER NOT NULL,
+        last_step INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account, serial));
+    CREATE INDEX iam_mfa_devices_user ON iam_mfa_devices (account, user_name);
+    """,
 ]

@@ -150,6 +150,26 @@ class StsService(Service):
             return self.session(ctx.access_key)
         return None
 
+    def authz_prepare(self, ctx: RequestContext, operation: str, params: dict) -> None:
+        if operation in ("AssumeRole", "GetSessionToken"):
+            self._mfa(ctx, params)
+
+    def _mfa(self, ctx: RequestContext, params: dict) -> bool:
+        """Whether the call proves MFA: its SerialNumber + TokenCode are a
+        fresh code of the calling IAM user's device (iam/mfa.py), checked
+        once, before the policies that may require it; a bad one is
+        AccessDenied."""
+        if ctx.extra.get("mfa_verified"):
+            return True
+        if params.get("SerialNumber") is None and params.get("TokenCode") is None:
+            return False
+        principal = ctx.principal
+        user = principal.name if principal.type == "IAMUser" else None
+        self.cloud.service("iam").check_mfa(principal.account_id, user, params.get("SerialNumber"),
+                                            params.get("TokenCode"))
+        ctx.extra["mfa_verified"] = True
+        return True
+
     def AssumeRole(self, ctx: RequestContext, params: dict) -> dict:
         caller = ctx.principal
         if caller.is_root:
@@ -213,7 +233,7 @@ class StsService(Service):
                             role_arn=role_arn, role_name=role_name, session_name=session_name,
                             source_identity=source_identity, tags=orjson.dumps(tags).decode(),
                             transitive=orjson.dumps(transitive).decode(), policies=orjson.dumps(documents).decode(),
-                            chained=int(chained), mfa=int(bool(params.get("TokenCode"))))
+                            chained=int(chained), mfa=int(self._mfa(ctx, params)))
         with iam.storage.tx():
             iam.storage.execute("UPDATE iam_roles SET last_used = ?, last_used_region = ? WHERE account = ? AND name = ?",
                                 (int(self.clock.now()), ctx.region, account, role_name))
@@ -233,7 +253,7 @@ class StsService(Service):
             duration = ROOT_MAX
         user_name = caller.name if caller.type == "IAMUser" else None
         creds = self._issue(caller.account_id, "Session", caller.arn, caller.user_id, duration,
-                            user_name=user_name, mfa=int(bool(params.get("TokenCode"))))
+                            user_name=user_name, mfa=int(self._mfa(ctx, params)))
         return {"Credentials": creds}
 
     def GetFederationToken(self, ctx: RequestContext, params: dict) -> dict:
