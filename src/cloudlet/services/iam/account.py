@@ -67,7 +67,8 @@ class AccountOps:
             "PolicyVersionsInUse": versions, "PolicyVersionsInUseQuota": 10000,
             "InstanceProfiles": count("SELECT COUNT(*) FROM iam_instance_profiles WHERE account = ?"),
             "InstanceProfilesQuota": 1000,
-            "Providers": count("SELECT COUNT(*) FROM iam_oidc_providers WHERE account = ?"),
+            "Providers": count("SELECT COUNT(*) FROM iam_oidc_providers WHERE account = ?")
+            + count("SELECT COUNT(*) FROM iam_saml_providers WHERE account = ?"),
             "ServerCertificates": 0, "ServerCertificatesQuota": 20,
             "MFADevices": count("SELECT COUNT(*) FROM iam_mfa_devices WHERE account = ?"),
             "MFADevicesInUse": count("SELECT COUNT(*) FROM iam_mfa_devices WHERE account = ? AND user_name IS NOT NULL"),

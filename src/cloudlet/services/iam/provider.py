@@ -13,6 +13,7 @@ from cloudlet.services.iam.account import AccountOps
 from cloudlet.services.iam.credentials import CredentialOps
 from cloudlet.services.iam.entities import EntityOps
 from cloudlet.services.iam.mfa import MfaOps
+from cloudlet.services.iam.saml import SamlOps
 from cloudlet.services.iam.policies import PolicyOps
 from cloudlet.services.iam.simulate import SimulateOps
 from cloudlet.services.iam.store import MIGRATIONS
@@ -24,7 +25,7 @@ _WRITE_PREFIXES = ("Create", "Update", "Delete", "Put", "Attach", "Detach", "Add
 GENERATION_KEY = "iam.generation"
 
 
-class IamService(EntityOps, PolicyOps, CredentialOps, MfaOps, AccountOps, SimulateOps, Service):
+class IamService(EntityOps, PolicyOps, CredentialOps, MfaOps, SamlOps, AccountOps, SimulateOps, Service):
     model_name = "iam"
     migrations = MIGRATIONS
 

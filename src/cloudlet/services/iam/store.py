@@ -66,4 +66,13 @@ MIGRATIONS = [
         last_step INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (account, serial));
     CREATE INDEX iam_mfa_devices_user ON iam_mfa_devices (account, user_name);
     """,
+    # SAML identity providers (saml.py): keys is a JSON list of
+    # {KeyId, Timestamp, der}; extra the stored ContextProvider /
+    # IdentityCenterInstanceArn.
+    """
+    CREATE TABLE iam_saml_providers (
+        account TEXT NOT NULL, name TEXT NOT NULL COLLATE NOCASE, arn TEXT NOT NULL, uuid TEXT NOT NULL,
+        metadata TEXT NOT NULL, encryption TEXT, keys TEXT NOT NULL, created INTEGER NOT NULL,
+        extra TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (account, name));
+    """,
 ]
