@@ -69,11 +69,14 @@ class AccountOps:
             "InstanceProfilesQuota": 1000,
             "Providers": count("SELECT COUNT(*) FROM iam_oidc_providers WHERE account = ?")
             + count("SELECT COUNT(*) FROM iam_saml_providers WHERE account = ?"),
-            "ServerCertificates": 0, "ServerCertificatesQuota": 20,
+            "ServerCertificates": count("SELECT COUNT(*) FROM iam_server_certificates WHERE account = ?"),
+            "ServerCertificatesQuota": 20,
             "MFADevices": count("SELECT COUNT(*) FROM iam_mfa_devices WHERE account = ?"),
             "MFADevicesInUse": count("SELECT COUNT(*) FROM iam_mfa_devices WHERE account = ? AND user_name IS NOT NULL"),
             "AccountMFAEnabled": 0,
-            "AccountAccessKeysPresent": 1 if root_keys else 0, "AccountSigningCertificatesPresent": 0,
+            "AccountAccessKeysPresent": 1 if root_keys else 0,
+            "AccountSigningCertificatesPresent": 1 if count("SELECT COUNT(*) FROM iam_signing_certificates "
+                                                            "WHERE account = ? AND user_name IS NULL") else 0,
             "AccessKeysPerUserQuota": 2, "SigningCertificatesPerUserQuota": 2, "GroupsPerUserQuota": 10,
             "AttachedPoliciesPerUserQuota": 10, "AttachedPoliciesPerGroupQuota": 10,
             "AttachedPoliciesPerRoleQuota": 10, "PolicySizeQuota": 6144, "UserPolicySizeQuota": 2048,
@@ -210,9 +213,18 @@ class AccountOps:
                     cells += ["false", "N/A", "N/A", "N/A", "N/A"]
             return cells
 
+        def cert_cells(user: str | None) -> list[str]:
+            rows = self.storage.all("SELECT status, uploaded FROM iam_signing_certificates WHERE account = ? "
+                                    "AND user_name IS ? ORDER BY uploaded, rowid", (account, user))
+            cells = []
+            for i in range(2):
+                cells += (["true" if rows[i][0] == "Active" else "false", _iso(rows[i][1])] if i < len(rows)
+                          else ["false", "N/A"])
+            return cells
+
         root = ["<root_account>", f"arn:aws:iam::{account}:root", _iso(self.account_created(account)),
                 "not_supported", "no_information", "not_supported", "not_supported", "false"]
-        writer.writerow(root + key_cells(None) + ["false", "N/A", "false", "N/A"])
+        writer.writerow(root + key_cells(None) + cert_cells(None))
         for name, arn, created in self.storage.all("SELECT name, arn, created FROM iam_users WHERE account = ? "
                                                    "ORDER BY name COLLATE NOCASE", (account,)):
             login = self.storage.one("SELECT created FROM iam_login_profiles WHERE account = ? AND user_name = ?",
@@ -221,7 +233,7 @@ class AccountOps:
                                    (account, name))
             row = [name, arn, _iso(created), "true" if login else "false", "no_information" if login else "N/A",
                    _iso(login[0]) if login else "N/A", "N/A", "true" if mfa else "false"]
-            writer.writerow(row + key_cells(name) + ["false", "N/A", "false", "N/A"])
+            writer.writerow(row + key_cells(name) + cert_cells(name))
         return buf.getvalue().encode()
 
 

@@ -183,6 +183,9 @@ class EntityOps:
                 ("SELECT 1 FROM iam_attachments WHERE account = ? AND kind = 'user' AND entity = ?", "must detach all policies first."),
                 ("SELECT 1 FROM iam_group_members WHERE account = ? AND user_name = ?", "must remove user from all groups first."),
                 ("SELECT 1 FROM iam_mfa_devices WHERE account = ? AND user_name = ?", "must delete MFA device first."),
+                ("SELECT 1 FROM iam_signing_certificates WHERE account = ? AND user_name = ?",
+                 "must delete signing certificates first."),
+                ("SELECT 1 FROM iam_ssh_keys WHERE account = ? AND user_name = ?", "must delete SSH public keys first."),
             )
             for sql, what in checks:
                 if self.storage.one(sql, (account, name)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from cloudlet.services.base import Service
 from cloudlet.services.iam.account import AccountOps
+from cloudlet.services.iam.certificates import CertificateOps
 from cloudlet.services.iam.credentials import CredentialOps
 from cloudlet.services.iam.entities import EntityOps
 from cloudlet.services.iam.mfa import MfaOps
@@ -25,7 +26,8 @@ _WRITE_PREFIXES = ("Create", "Update", "Delete", "Put", "Attach", "Detach", "Add
 GENERATION_KEY = "iam.generation"
 
 
-class IamService(EntityOps, PolicyOps, CredentialOps, MfaOps, SamlOps, AccountOps, SimulateOps, Service):
+class IamService(EntityOps, PolicyOps, CredentialOps, CertificateOps, MfaOps, SamlOps, AccountOps, SimulateOps,
+                 Service):
     model_name = "iam"
     migrations = MIGRATIONS
 

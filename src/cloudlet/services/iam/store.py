@@ -75,4 +75,19 @@ MIGRATIONS = [
         metadata TEXT NOT NULL, encryption TEXT, keys TEXT NOT NULL, created INTEGER NOT NULL,
         extra TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (account, name));
     """,
+    # Server certificates, users' signing certificates and SSH public keys
+    # (certificates.py). A signing certificate of the root user has no
+    # user_name.
+    """
+    CREATE TABLE iam_server_certificates (
+        account TEXT NOT NULL, name TEXT NOT NULL COLLATE NOCASE, id TEXT NOT NULL, path TEXT NOT NULL,
+        arn TEXT NOT NULL, body TEXT NOT NULL, chain TEXT, uploaded INTEGER NOT NULL, expires INTEGER NOT NULL,
+        PRIMARY KEY (account, name));
+    CREATE TABLE iam_signing_certificates (
+        account TEXT NOT NULL, id TEXT NOT NULL, user_name TEXT COLLATE NOCASE, body TEXT NOT NULL,
+        status TEXT NOT NULL, uploaded INTEGER NOT NULL, PRIMARY KEY (account, id));
+    CREATE TABLE iam_ssh_keys (
+        account TEXT NOT NULL, id TEXT NOT NULL, user_name TEXT NOT NULL COLLATE NOCASE, body TEXT NOT NULL,
+        fingerprint TEXT NOT NULL, status TEXT NOT NULL, uploaded INTEGER NOT NULL, PRIMARY KEY (account, id));
+    """,
 ]
