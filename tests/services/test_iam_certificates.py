@@ -173,3 +173,47 @@ def test_ssh_public_keys(iam):
         iam.get_ssh_public_key(UserName="gina", SSHPublicKeyId=key["SSHPublicKeyId"], Encoding="SSH")
     assert error(exc) == ("NoSuchEntity", 404, f"The Public Key with id {key['SSHPublicKeyId']} cannot be found.")
     iam.delete_user(UserName="gina")
+
+
+def test_service_specific_credentials(cloudlet, iam):
+    iam.create_user(UserName="hana")
+    made = iam.create_service_specific_credential(UserName="hana", ServiceName="codecommit.amazonaws.com")[
+        "ServiceSpecificCredential"]
+    assert made["ServiceSpecificCredentialId"].startswith("ACCA") and len(made["ServiceSpecificCredentialId"]) == 21
+    assert (made["ServiceUserName"], made["UserName"], made["Status"], made["CreateDate"]) == \
+        (f"hana-at-{ACCOUNT}", "hana", "Active", NOW)
+    assert len(made["ServicePassword"]) == 44
+    [listed] = iam.list_service_specific_credentials(UserName="hana")["ServiceSpecificCredentials"]
+    assert "ServicePassword" not in listed and listed["ServiceUserName"] == made["ServiceUserName"]
+    reset = iam.reset_service_specific_credential(UserName="hana", ServiceSpecificCredentialId=made[
+        "ServiceSpecificCredentialId"])["ServiceSpecificCredential"]
+    assert reset["ServicePassword"] != made["ServicePassword"]
+    iam.create_service_specific_credential(UserName="hana", ServiceName="codecommit.amazonaws.com")
+    with pytest.raises(ClientError) as exc:
+        iam.create_service_specific_credential(UserName="hana", ServiceName="codecommit.amazonaws.com")
+    assert error(exc) == ("LimitExceeded", 409, "Cannot exceed quota for ServiceSpecificCredentialsPerUserPerService: "
+                                                "2")
+    with pytest.raises(ClientError) as exc:
+        iam.create_service_specific_credential(UserName="hana", ServiceName="s3.amazonaws.com")
+    assert error(exc) == ("NotSupportedService", 404, "No such service s3.amazonaws.com is supported for Service "
+                                                      "Specific Credentials")
+
+    # A Bedrock API key: an alias and a secret, expiring by the clock.
+    key = iam.create_service_specific_credential(UserName="hana", ServiceName="bedrock.amazonaws.com",
+                                                 CredentialAgeDays=30)["ServiceSpecificCredential"]
+    assert key["ServiceCredentialAlias"].startswith("BedrockAPIKey-") and key["ServiceCredentialSecret"].startswith(
+        "ABSK")
+    assert key["ExpirationDate"] == NOW + dt.timedelta(days=30) and "ServiceUserName" not in key
+    cloudlet.clock.advance(30 * 86_400)
+    [bedrock] = iam.list_service_specific_credentials(UserName="hana", ServiceName="bedrock.amazonaws.com")[
+        "ServiceSpecificCredentials"]
+    assert bedrock["Status"] == "Expired"
+
+    with pytest.raises(ClientError) as exc:
+        iam.delete_user(UserName="hana")
+    assert error(exc) == ("DeleteConflict", 409, "Cannot delete entity, must delete service specific credentials "
+                                                  "first.")
+    for c in iam.list_service_specific_credentials(UserName="hana")["ServiceSpecificCredentials"]:
+        iam.delete_service_specific_credential(UserName="hana", ServiceSpecificCredentialId=c[
+            "ServiceSpecificCredentialId"])
+    iam.delete_user(UserName="hana")

@@ -186,6 +186,8 @@ class EntityOps:
                 ("SELECT 1 FROM iam_signing_certificates WHERE account = ? AND user_name = ?",
                  "must delete signing certificates first."),
                 ("SELECT 1 FROM iam_ssh_keys WHERE account = ? AND user_name = ?", "must delete SSH public keys first."),
+                ("SELECT 1 FROM iam_service_credentials WHERE account = ? AND user_name = ?",
+                 "must delete service specific credentials first."),
             )
             for sql, what in checks:
                 if self.storage.one(sql, (account, name)):

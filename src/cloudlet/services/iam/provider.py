@@ -15,6 +15,7 @@ from cloudlet.services.iam.credentials import CredentialOps
 from cloudlet.services.iam.entities import EntityOps
 from cloudlet.services.iam.mfa import MfaOps
 from cloudlet.services.iam.saml import SamlOps
+from cloudlet.services.iam.servicecreds import ServiceCredentialOps
 from cloudlet.services.iam.policies import PolicyOps
 from cloudlet.services.iam.simulate import SimulateOps
 from cloudlet.services.iam.store import MIGRATIONS
@@ -26,8 +27,8 @@ _WRITE_PREFIXES = ("Create", "Update", "Delete", "Put", "Attach", "Detach", "Add
 GENERATION_KEY = "iam.generation"
 
 
-class IamService(EntityOps, PolicyOps, CredentialOps, CertificateOps, MfaOps, SamlOps, AccountOps, SimulateOps,
-                 Service):
+class IamService(EntityOps, PolicyOps, CredentialOps, CertificateOps, MfaOps, SamlOps, ServiceCredentialOps,
+                 AccountOps, SimulateOps, Service):
     model_name = "iam"
     migrations = MIGRATIONS
 

@@ -90,4 +90,12 @@ MIGRATIONS = [
         account TEXT NOT NULL, id TEXT NOT NULL, user_name TEXT NOT NULL COLLATE NOCASE, body TEXT NOT NULL,
         fingerprint TEXT NOT NULL, status TEXT NOT NULL, uploaded INTEGER NOT NULL, PRIMARY KEY (account, id));
     """,
+    # Service-specific credentials (servicecreds.py): service_user and a
+    # password, or an alias and a secret (API keys); expires NULL: never.
+    """
+    CREATE TABLE iam_service_credentials (
+        account TEXT NOT NULL, id TEXT NOT NULL, user_name TEXT NOT NULL COLLATE NOCASE, service TEXT NOT NULL,
+        service_user TEXT, secret TEXT NOT NULL, alias TEXT, status TEXT NOT NULL, created INTEGER NOT NULL,
+        expires INTEGER, PRIMARY KEY (account, id));
+    """,
 ]
