@@ -10,6 +10,7 @@ SERVICES: dict[str, str] = {
     "cloudwatch": "cloudlet.services.cloudwatch.provider:CloudWatchService",
     "iam": "cloudlet.services.iam.provider:IamService",
     "kms": "cloudlet.services.kms.provider:KmsService",
+    "logs": "cloudlet.services.logs.provider:LogsService",
     "s3": "cloudlet.services.s3.provider:S3Service",
     "sns": "cloudlet.services.sns.provider:SnsService",
     "sqs": "cloudlet.services.sqs.provider:SqsService",
@@ -27,4 +28,4 @@ def load_service_class(name: str):
 
 # Services started at boot when they have state, because they have work to
 # resume on their own (deliveries to retry, retention to sweep, keys to rotate or delete).
-RESUMABLE = ("cloudtrail", "cloudwatch", "kms", "sns", "sqs")
+RESUMABLE = ("cloudtrail", "cloudwatch", "kms", "logs", "sns", "sqs")

@@ -1,0 +1,24 @@
+"""CloudWatch Logs' tables. A log group is a row of logs_groups (by
+account, region and name); its streams rows of logs_streams; every event a
+row of logs_events, ordered within its stream by (timestamp, id): what
+GetLogEvents pages through with its tokens.
+
+Migrations are appended, never edited."""
+
+MIGRATIONS = [
+    """
+    CREATE TABLE logs_groups (
+        id INTEGER PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
+        created INTEGER NOT NULL, retention INTEGER, kms_key TEXT, class TEXT NOT NULL,
+        protected INTEGER NOT NULL DEFAULT 0, tags TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (account, region, name));
+    CREATE TABLE logs_streams (
+        id INTEGER PRIMARY KEY, group_id INTEGER NOT NULL, name TEXT NOT NULL, created INTEGER NOT NULL,
+        first_event INTEGER, last_event INTEGER, last_ingestion INTEGER, bytes INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (group_id, name));
+    CREATE TABLE logs_events (
+        id INTEGER PRIMARY KEY, stream_id INTEGER NOT NULL, timestamp INTEGER NOT NULL, ingestion INTEGER NOT NULL,
+        message TEXT NOT NULL);
+    CREATE INDEX logs_events_by_time ON logs_events (stream_id, timestamp, id);
+    """,
+]
