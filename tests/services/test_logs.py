@@ -180,3 +180,12 @@ def test_iam_on_log_groups_and_streams(cloudlet, logs):
     with pytest.raises(ClientError) as exc:
         mine.create_log_group(logGroupName="/new")
     assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_cloudtrail_records_log_group_changes_but_not_log_events(cloudlet, logs):
+    put(logs, (T0, "hello"))
+    logs.get_log_events(logGroupName="/app/web", logStreamName="i-1")
+    trail = cloudlet.client("cloudtrail")
+    names = {e["EventName"] for e in trail.lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventSource", "AttributeValue": "logs.amazonaws.com"}])["Events"]}
+    assert names == {"CreateLogGroup", "CreateLogStream"}

@@ -67,6 +67,13 @@ _READ_ONLY = {
     "iam": {"SimulateCustomPolicy", "SimulatePrincipalPolicy", "GenerateServiceLastAccessedDetails"},
 }
 _READ_PREFIXES = ("Get", "List", "Describe", "Lookup", "Head", "Search", "BatchGet", "Query", "Scan")
+# Calls CloudTrail does not record at all (the CloudWatch Logs User Guide,
+# "Logging CloudWatch Logs API calls with CloudTrail": the log event
+# actions are left out).
+_NOT_RECORDED = {
+    "logs": frozenset({"PutLogEvents", "GetLogEvents", "FilterLogEvents", "GetLogRecord", "StartLiveTail",
+                       "GetQueryResults"}),
+}
 # Members AWS hides rather than drops (message contents), by service.
 _HIDDEN_MEMBERS = {
     "sqs": {"MessageBody", "MessageAttributes", "MessageSystemAttributes"},
@@ -305,6 +312,9 @@ class Recorder:
         accounts with one sharedEventID (an anonymous caller's only in the
         owner's). `name`: the eventName when it is not the operation's (S3's
         browser POST upload, recorded as PostObject, is PutObject's work)."""
+        skipped = _NOT_RECORDED.get(op.service.name)
+        if skipped is not None and op.name in skipped:
+            return
         try:
             plan = op.plans.get("cloudtrail")
             if (plan is not None and plan.simple and owner is None and host is None and name is None
