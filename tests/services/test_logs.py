@@ -189,3 +189,30 @@ def test_cloudtrail_records_log_group_changes_but_not_log_events(cloudlet, logs)
     names = {e["EventName"] for e in trail.lookup_events(LookupAttributes=[
         {"AttributeKey": "EventSource", "AttributeValue": "logs.amazonaws.com"}])["Events"]}
     assert names == {"CreateLogGroup", "CreateLogStream"}
+
+
+def test_filter_log_events_across_streams(logs):
+    logs.create_log_stream(logGroupName="/app/web", logStreamName="i-2")
+    put(logs, (T0 + 1, '{"level": "ERROR", "latency": 120}'), (T0 + 3, "[INFO 200] OK"))
+    put(logs, (T0 + 2, '{"level": "INFO", "latency": 1500}'), (T0 + 4, "[ERROR 500] failed"), stream="i-2")
+
+    def found(**kw):
+        out = logs.filter_log_events(logGroupName="/app/web", **kw)
+        return [(e["logStreamName"], e["timestamp"]) for e in out["events"]]
+
+    assert found() == [("i-1", T0 + 1), ("i-2", T0 + 2), ("i-1", T0 + 3), ("i-2", T0 + 4)]
+    assert found(filterPattern="ERROR") == [("i-1", T0 + 1), ("i-2", T0 + 4)]
+    assert found(filterPattern="{ $.latency > 1000 }") == [("i-2", T0 + 2)]
+    assert found(filterPattern="ERROR", logStreamNames=["i-2"]) == [("i-2", T0 + 4)]
+    assert found(logStreamNamePrefix="i-1", startTime=T0 + 2) == [("i-1", T0 + 3)]
+    first = logs.filter_log_events(logGroupName="/app/web", limit=3)
+    assert len(first["events"]) == 3 and first["events"][0]["eventId"]
+    rest = logs.filter_log_events(logGroupName="/app/web", nextToken=first["nextToken"])
+    assert [e["timestamp"] for e in rest["events"]] == [T0 + 4] and "nextToken" not in rest
+    assert list(logs.get_paginator("filter_log_events").paginate(logGroupName="/app/web", PaginationConfig={
+        "PageSize": 1}).search("events[].message")) == [
+        '{"level": "ERROR", "latency": 120}', '{"level": "INFO", "latency": 1500}', "[INFO 200] OK",
+        "[ERROR 500] failed"]
+    with pytest.raises(ClientError) as exc:
+        logs.filter_log_events(logGroupName="/app/web", filterPattern="{ $.latency > }")
+    assert error(exc)[0] == "InvalidParameterException"

@@ -136,3 +136,57 @@ class EventOps:
             # An empty stream (or window): tokens of its ends.
             forward_token, backward_token = _token("f", 0, 0), _token("b", 0, 0)
         return {"events": events, "nextForwardToken": forward_token, "nextBackwardToken": backward_token}
+
+    def FilterLogEvents(self, ctx, params):
+        """Events of a group's streams (all, named, or by prefix) that match
+        a filter pattern (patterns.py), oldest first across streams."""
+        from cloudlet.services.logs.patterns import PatternError, compile_pattern
+
+        group = self.group(ctx, params)
+        names, prefix = params.get("logStreamNames"), params.get("logStreamNamePrefix")
+        if names is not None and prefix is not None:
+            raise AwsError("InvalidParameterException", "logStreamNames and logStreamNamePrefix are mutually "
+                                                        "exclusive parameters.")
+        try:
+            match = compile_pattern(params.get("filterPattern"))
+        except PatternError as err:
+            raise AwsError("InvalidParameterException", str(err)) from None
+        streams = {sid: name for sid, name in self.storage.all(
+            "SELECT id, name FROM logs_streams WHERE group_id = ? ORDER BY name", (group.id,))}
+        if names is not None:
+            wanted = set(names)
+            streams = {sid: name for sid, name in streams.items() if name in wanted}
+        elif prefix is not None:
+            streams = {sid: name for sid, name in streams.items() if name.startswith(prefix)}
+        limit = params.get("limit") or 10_000
+        where = [f"stream_id IN ({','.join('?' * len(streams))})"] if streams else ["0"]
+        args: list = list(streams)
+        if params.get("startTime") is not None:
+            where.append("timestamp >= ?")
+            args.append(params["startTime"])
+        if params.get("endTime") is not None:
+            where.append("timestamp < ?")
+            args.append(params["endTime"])
+        if params.get("nextToken"):
+            _, ts, event_id = _position("f/" + params["nextToken"].removeprefix("f/"))
+            where.append("(timestamp, id) > (?, ?)")
+            args += [ts, event_id]
+        events, size, last, more = [], 0, None, False
+        cursor = self.storage.all(f"SELECT id, stream_id, timestamp, ingestion, message FROM logs_events WHERE "
+                                  f"{' AND '.join(where)} ORDER BY timestamp, id", tuple(args))
+        for event_id, stream_id, ts, ingestion, message in cursor:
+            if not match(message):
+                continue
+            size += len(message.encode()) + EVENT_OVERHEAD
+            if len(events) >= limit or (events and size > MAX_GET_BYTES):
+                more = True
+                break
+            events.append({"logStreamName": streams[stream_id], "timestamp": ts, "message": message,
+                           "ingestionTime": ingestion, "eventId": f"{stream_id:020d}{event_id:036d}"})
+            last = (ts, event_id)
+        out = {"events": events,
+               "searchedLogStreams": [{"logStreamName": name, "searchedCompletely": not more}
+                                      for name in streams.values()]}
+        if more and last is not None:
+            out["nextToken"] = _token("f", *last)
+        return out

@@ -4,7 +4,7 @@ key and class recorded, tags), log streams, and their events (events.py).
 Built: Create / Delete / DescribeLogGroups (prefix, pattern, identifiers,
 class, pages), Create / Delete / DescribeLogStreams (prefix, order by name
 or last event time, descending, pages), PutLogEvents, GetLogEvents,
-Put / DeleteRetentionPolicy, TagResource / UntagResource /
+FilterLogEvents (patterns.py), Put / DeleteRetentionPolicy, TagResource / UntagResource /
 ListTagsForResource and the older TagLogGroup / UntagLogGroup /
 ListTagsLogGroup. An hourly job on the clock deletes events older than a
 group's retention. Each accepted batch adds to the AWS/Logs metrics
