@@ -28,8 +28,11 @@ class MetricsSink:
         self.ids: dict = {}
         self._dims: dict = {}
 
-    def __call__(self, account, region, namespace, name, dimensions, value, unit="None") -> None:
-        minute = int(self.cloud.clock.now() // 60) * 60
+    def __call__(self, account, region, namespace, name, dimensions, value, unit="None",
+                 timestamp: float | None = None) -> None:
+        """One datum, in the minute of `timestamp` (default: now; a log
+        metric filter's datum takes its log event's time)."""
+        minute = int((self.cloud.clock.now() if timestamp is None else timestamp) // 60) * 60
         # Services send the same few dimension sets over and over: their
         # canonical JSON is made once (this is on SQS's send path).
         frozen = tuple(dimensions.items()) if isinstance(dimensions, dict) else None

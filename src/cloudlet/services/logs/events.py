@@ -81,6 +81,7 @@ class EventOps:
                     (min([first] + stamps) if first is not None else min(stamps),
                      max([last] + stamps) if last is not None else max(stamps), now, stored + added, stream_id))
         if rows:
+            self.apply_metric_filters(group, ctx.account_id, ctx.region, [(r[1], r[3]) for r in rows])
             dims = {"LogGroupName": group.name}
             sink = self.cloud.metrics
             sink(ctx.account_id, ctx.region, "AWS/Logs", "IncomingLogEvents", dims, float(len(rows)), "Count")

@@ -29,6 +29,29 @@ class PatternError(ValueError):
     pass
 
 
+def compile_fields(pattern: str | None) -> Callable[[str], dict | None]:
+    """Like compile_pattern, but a match gives the values a metric filter
+    can read: a space-delimited pattern's named fields as "$name"; for
+    other patterns an empty dict (metric filters read JSON messages with
+    "$." selectors: `json_value`)."""
+    text = (pattern or "").strip()
+    if text.startswith("[") and text.endswith("]"):
+        return _delimited(text[1:-1], bindings=True)
+    match = compile_pattern(pattern)
+    return lambda message: {} if match(message) else None
+
+
+def json_value(message: str, selector: str):
+    """The value a "$.a.b[0]" selector picks out of a JSON message (None
+    when the message is not JSON or has no such value)."""
+    try:
+        doc = json.loads(message)
+    except ValueError:
+        return None
+    found = _select(doc, _json_path(selector))
+    return None if found is _MISSING else found
+
+
 def compile_pattern(pattern: str | None) -> Matcher:
     text = (pattern or "").strip()
     if not text:
@@ -250,7 +273,7 @@ def _compare(found, op: str, value) -> bool:
 _FIELD_SPLIT = re.compile(r'"[^"]*"|\[[^\]]*\]|\S+')
 
 
-def _delimited(body: str) -> Matcher:
+def _delimited(body: str, bindings: bool = False):
     specs = []  # ("...",) or (name, condition or None)
     for raw in _split_top(body):
         raw = raw.strip()
@@ -266,10 +289,14 @@ def _delimited(body: str) -> Matcher:
         condition = _field_condition(name, rest.strip()) if rest.strip() else None
         specs.append((name, condition))
 
-    def match(message: str) -> bool:
+    def match(message: str):
         fields = [f[1:-1] if (f[:1] == '"' and f[-1:] == '"') or (f[:1] == "[" and f[-1:] == "]") else f
                   for f in _FIELD_SPLIT.findall(message)]
-        return _fit(specs, 0, fields, 0)
+        bound: dict = {}
+        ok = _fit(specs, 0, fields, 0, bound)
+        if bindings:
+            return bound if ok else None
+        return ok
     return match
 
 
@@ -306,12 +333,13 @@ def _field_ok(condition, value: str) -> bool:
     return any(all(_compare(value, op, v) for op, v in clauses) for clauses in condition)
 
 
-def _fit(specs: list, i: int, fields: list[str], j: int) -> bool:
+def _fit(specs: list, i: int, fields: list[str], j: int, bound: dict) -> bool:
     if i == len(specs):
         return j == len(fields)
     name, condition = specs[i]
     if name == "...":
-        return any(_fit(specs, i + 1, fields, k) for k in range(j, len(fields) + 1))
+        return any(_fit(specs, i + 1, fields, k, bound) for k in range(j, len(fields) + 1))
     if j >= len(fields) or not _field_ok(condition, fields[j]):
         return False
-    return _fit(specs, i + 1, fields, j + 1)
+    bound["$" + name] = fields[j]
+    return _fit(specs, i + 1, fields, j + 1, bound)

@@ -4,7 +4,7 @@ key and class recorded, tags), log streams, and their events (events.py).
 Built: Create / Delete / DescribeLogGroups (prefix, pattern, identifiers,
 class, pages), Create / Delete / DescribeLogStreams (prefix, order by name
 or last event time, descending, pages), PutLogEvents, GetLogEvents,
-FilterLogEvents (patterns.py), Put / DeleteRetentionPolicy, TagResource / UntagResource /
+FilterLogEvents (patterns.py), metric filters (metricfilters.py), Put / DeleteRetentionPolicy, TagResource / UntagResource /
 ListTagsForResource and the older TagLogGroup / UntagLogGroup /
 ListTagsLogGroup. An hourly job on the clock deletes events older than a
 group's retention. Each accepted batch adds to the AWS/Logs metrics
@@ -20,6 +20,7 @@ import orjson
 from cloudlet.errors import AwsError
 from cloudlet.services.base import Service
 from cloudlet.services.logs.events import EventOps
+from cloudlet.services.logs.metricfilters import MetricFilterOps
 from cloudlet.services.logs.store import MIGRATIONS
 
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -83,7 +84,7 @@ class Group:
         return group_arn(self.region, self.account, self.name)
 
 
-class LogsService(EventOps, Service):
+class LogsService(EventOps, MetricFilterOps, Service):
     model_name = "logs"
     migrations = MIGRATIONS
 
@@ -175,13 +176,15 @@ class LogsService(EventOps, Service):
             self.storage.execute("DELETE FROM logs_events WHERE stream_id IN (SELECT id FROM logs_streams "
                                  "WHERE group_id = ?)", (group.id,))
             self.storage.execute("DELETE FROM logs_streams WHERE group_id = ?", (group.id,))
+            self.storage.execute("DELETE FROM logs_metric_filters WHERE group_id = ?", (group.id,))
             self.storage.execute("DELETE FROM logs_groups WHERE id = ?", (group.id,))
         return {}
 
     def _group_out(self, group: Group) -> dict:
         stored = self.storage.scalar("SELECT COALESCE(SUM(bytes), 0) FROM logs_streams WHERE group_id = ?",
                                      (group.id,))
-        out = {"logGroupName": group.name, "creationTime": group.created, "metricFilterCount": 0,
+        filters = self.storage.scalar("SELECT COUNT(*) FROM logs_metric_filters WHERE group_id = ?", (group.id,))
+        out = {"logGroupName": group.name, "creationTime": group.created, "metricFilterCount": filters,
                "arn": group.arn + ":*", "storedBytes": stored, "logGroupClass": group.cls,
                "logGroupArn": group.arn}
         if group.retention is not None:

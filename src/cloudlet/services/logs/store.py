@@ -21,4 +21,10 @@ MIGRATIONS = [
         message TEXT NOT NULL);
     CREATE INDEX logs_events_by_time ON logs_events (stream_id, timestamp, id);
     """,
+    # Metric filters (metricfilters.py): transformations as the API takes them.
+    """
+    CREATE TABLE logs_metric_filters (
+        group_id INTEGER NOT NULL, name TEXT NOT NULL, pattern TEXT NOT NULL, transformations TEXT NOT NULL,
+        created INTEGER NOT NULL, PRIMARY KEY (group_id, name));
+    """,
 ]
