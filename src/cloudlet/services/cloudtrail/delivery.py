@@ -244,14 +244,24 @@ class Delivery:
         by_region: dict[str, list] = {}
         last = cursor
         models = self.cloud.models
+        # CloudWatch Logs gets each record once, even when the S3 put
+        # fails and the same records come round again.
+        to_logs = [] if trail.config.get("CloudWatchLogsLogGroupArn") else None
+        logged = state.get("cwl_seq", 0)
         for row in self._pending(trail, cursor, upper):
             last = row[0]
             record = ev.shape(row, models)
             if not matches(trail, record):
                 continue
             by_region.setdefault(row[4], []).append((row[2], record))
+            if to_logs is not None and row[0] > logged:
+                to_logs.append((row[4], row[2], record))
         if upper is not None and not trail.logging:
             state.pop("stop_seq", None)
+        if to_logs is not None:
+            if to_logs:
+                self.deliver_to_logs(trail, to_logs, state, now)
+            state["cwl_seq"] = max(logged, last)
         if not by_region:
             self._put_state(trail, last, state)
             return 0

@@ -21,6 +21,7 @@ from cloudlet.protocol.common import parse_timestamp
 from cloudlet.protocol.validate import check as validate
 from cloudlet.services.base import Service
 from cloudlet.services.cloudtrail import events as ev
+from cloudlet.services.cloudtrail.cwlogs import LogsDelivery, parse_group_arn
 from cloudlet.services.cloudtrail.delivery import Delivery
 from cloudlet.services.cloudtrail.insights import MIGRATION as INSIGHTS_MIGRATION
 from cloudlet.services.cloudtrail.insights import Insights
@@ -205,7 +206,7 @@ class Trail:
         return out
 
 
-class CloudTrailService(Insights, Delivery, Service):
+class CloudTrailService(Insights, Delivery, LogsDelivery, Service):
     model_name = "cloudtrail"
     migrations = MIGRATIONS
 
@@ -387,13 +388,16 @@ class CloudTrailService(Insights, Delivery, Service):
             if bool(group) != bool(role):
                 raise _err("InvalidCloudWatchLogsLogGroupArnException" if role else
                            "InvalidCloudWatchLogsRoleArnException",
-                           "You must specify a log group and a role ARN together." if role else
-                           "You must specify a role ARN with a log group.")
-            if group and not group.startswith("arn:aws:logs:"):
+                           "You must specify a log group as well as a role ARN." if role else
+                           "You must specify a role ARN as well as a log group.")
+            if group and parse_group_arn(group) is None:
                 raise _err("InvalidCloudWatchLogsLogGroupArnException", "Invalid log group ARN.")
             if role and not role.startswith("arn:aws:iam::"):
                 raise _err("InvalidCloudWatchLogsRoleArnException", "Invalid role ARN.")
             c["CloudWatchLogsLogGroupArn"], c["CloudWatchLogsRoleArn"] = group or None, role or None
+            self.forget_role_sessions(trail)
+            if group:
+                self.check_logs_destination(ctx, trail)
 
     # -- trails: operations ---------------------------------------------------
 
@@ -516,6 +520,11 @@ class CloudTrailService(Insights, Delivery, Service):
                 out[key] = state[key]
         if state.get("LatestDigestDeliveryError"):
             out["LatestDigestDeliveryError"] = state["LatestDigestDeliveryError"]
+        if c.get("CloudWatchLogsLogGroupArn"):
+            if state.get("LatestCloudWatchLogsDeliveryTime") is not None:
+                out["LatestCloudWatchLogsDeliveryTime"] = state["LatestCloudWatchLogsDeliveryTime"]
+            if state.get("LatestCloudWatchLogsDeliveryError"):
+                out["LatestCloudWatchLogsDeliveryError"] = state["LatestCloudWatchLogsDeliveryError"]
         out.setdefault("TimeLoggingStarted", "")
         out.setdefault("TimeLoggingStopped", "")
 
