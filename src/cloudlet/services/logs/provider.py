@@ -4,7 +4,9 @@ key and class recorded, tags), log streams, and their events (events.py).
 Built: Create / Delete / DescribeLogGroups (prefix, pattern, identifiers,
 class, pages), Create / Delete / DescribeLogStreams (prefix, order by name
 or last event time, descending, pages), PutLogEvents, GetLogEvents,
-FilterLogEvents (patterns.py), metric filters (metricfilters.py), Put / DeleteRetentionPolicy, TagResource / UntagResource /
+FilterLogEvents (patterns.py), metric filters (metricfilters.py), resource
+policies and their enforcement for AWS services (resourcepolicies.py), Put /
+DeleteRetentionPolicy, TagResource / UntagResource /
 ListTagsForResource and the older TagLogGroup / UntagLogGroup /
 ListTagsLogGroup. An hourly job on the clock deletes events older than a
 group's retention. Each accepted batch adds to the AWS/Logs metrics
@@ -21,6 +23,7 @@ from cloudlet.errors import AwsError
 from cloudlet.services.base import Service
 from cloudlet.services.logs.events import EventOps
 from cloudlet.services.logs.metricfilters import MetricFilterOps
+from cloudlet.services.logs.resourcepolicies import ResourcePolicyOps
 from cloudlet.services.logs.store import MIGRATIONS
 
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -84,7 +87,7 @@ class Group:
         return group_arn(self.region, self.account, self.name)
 
 
-class LogsService(EventOps, MetricFilterOps, Service):
+class LogsService(EventOps, MetricFilterOps, ResourcePolicyOps, Service):
     model_name = "logs"
     migrations = MIGRATIONS
 
@@ -177,6 +180,7 @@ class LogsService(EventOps, MetricFilterOps, Service):
                                  "WHERE group_id = ?)", (group.id,))
             self.storage.execute("DELETE FROM logs_streams WHERE group_id = ?", (group.id,))
             self.storage.execute("DELETE FROM logs_metric_filters WHERE group_id = ?", (group.id,))
+            self.drop_group_policy(group)
             self.storage.execute("DELETE FROM logs_groups WHERE id = ?", (group.id,))
         return {}
 

@@ -1,7 +1,8 @@
 """CloudWatch Logs' tables. A log group is a row of logs_groups (by
 account, region and name); its streams rows of logs_streams; every event a
 row of logs_events, ordered within its stream by (timestamp, id): what
-GetLogEvents pages through with its tokens.
+GetLogEvents pages through with its tokens. Metric filters and resource
+policies have tables of their own.
 
 Migrations are appended, never edited."""
 
@@ -26,5 +27,14 @@ MIGRATIONS = [
     CREATE TABLE logs_metric_filters (
         group_id INTEGER NOT NULL, name TEXT NOT NULL, pattern TEXT NOT NULL, transformations TEXT NOT NULL,
         created INTEGER NOT NULL, PRIMARY KEY (group_id, name));
+    """,
+    # Resource policies (resourcepolicies.py): resource_arn '' for an
+    # account-level policy, else the log group's ARN (one per group, with its
+    # revision id); document as stored (normalized), updated in ms.
+    """
+    CREATE TABLE logs_resource_policies (
+        account TEXT NOT NULL, region TEXT NOT NULL, resource_arn TEXT NOT NULL, name TEXT NOT NULL,
+        document TEXT NOT NULL, updated INTEGER NOT NULL, revision TEXT,
+        PRIMARY KEY (account, region, resource_arn, name));
     """,
 ]
