@@ -74,6 +74,8 @@ class Cloudlet:
         from cloudlet.services.cloudwatch.sink import MetricsSink
 
         self.metrics = MetricsSink(self)
+        # EventBridge sets this when it starts (the recorder's CloudTrail events).
+        self.eventbridge_sink = None
 
     def alone(self) -> bool:
         """Whether the request being handled is the only one, and no
@@ -82,6 +84,11 @@ class Cloudlet:
         return self.in_flight <= 1 and not self.storage.grouping
 
     # -- services -------------------------------------------------------
+
+    def running_service(self, name: str) -> Service | None:
+        """A provider already started (None if it is not: a hook that has
+        nothing to do for a service nobody has used calls this)."""
+        return self._services.get(name)
 
     def service(self, name: str) -> Service | None:
         """The provider of a service, started on first use; None if cloudlet

@@ -1,5 +1,8 @@
-"""SNS subscription filter policies ("Amazon SNS message filtering" and the
-pages under "Subscription filter policies" in the SNS Developer Guide).
+"""Event Ruler matching: SNS subscription filter policies ("Amazon SNS
+message filtering" and the pages under "Subscription filter policies" in the
+SNS Developer Guide) and EventBridge event patterns (`compile_event_pattern`:
+the same grammar and matching, which both services run through AWS's Event
+Ruler, without SNS's limits on keys and combinations).
 
 A policy is checked and compiled once (`compile_policy`); matching a message
 is then a walk over closures and sets, no JSON of the policy is looked at.
@@ -641,6 +644,33 @@ def compile_policy(policy_json: str, scope: str = MESSAGE_ATTRIBUTES) -> FilterP
     return FilterPolicy(scope, [tuple(rule.items()) for rule in rules])
 
 
+def compile_event_pattern(pattern_json: str) -> FilterPolicy:
+    """An EventBridge event pattern, checked and compiled; FilterPolicyError
+    carries Event Ruler's reason (EventBridge answers "Event pattern is not
+    valid. Reason: <reason>"). Match with `matches_body` (JSON text) or
+    `matches_document` (a `parse_event` result)."""
+    try:
+        document = _loads(pattern_json)
+    except (ValueError, RecursionError):
+        raise FilterPolicyError("Filter is not valid JSON") from None
+    if not isinstance(document, dict):
+        raise FilterPolicyError("Filter is not an object")
+    checker = _Checker()
+    try:
+        checker.walk(document, 1, ())
+    except RecursionError:
+        raise FilterPolicyError(TOO_COMPLEX) from None
+    rules: list[dict[str, _Key]] = []
+    _expand(document, rules, (), checker.keys)
+    return FilterPolicy(MESSAGE_BODY, [tuple(rule.items()) for rule in rules])
+
+
+def parse_event(text: str | bytes) -> Any:
+    """An event's JSON as the matcher reads it (numbers kept exact), for
+    matching one event against many patterns with one parse."""
+    return _loads(text.decode("utf-8") if isinstance(text, (bytes, bytearray)) else text)
+
+
 class FilterPolicy:
     """A compiled policy. `matches_attributes` takes Publish's
     MessageAttributes ({"name": {"DataType": ..., "StringValue": ...,
@@ -686,6 +716,10 @@ class FilterPolicy:
             document = _loads(body)
         except (ValueError, RecursionError):
             return False
+        return self.matches_document(document)
+
+    def matches_document(self, document: Any) -> bool:
+        """`matches_body` for a document `parse_event` read."""
         if not isinstance(document, dict):
             return False
         event: dict[str, list] = {}

@@ -1,4 +1,4 @@
-"""SNS subscription filter policies (cloudlet.services.sns.filterpolicy).
+"""SNS subscription filter policies (cloudlet.eventruler).
 
 The match tables are the examples of the SNS Developer Guide, page by page:
 "Amazon SNS example filter policies", "String value matching", "Numeric
@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cloudlet.services.sns.filterpolicy import (
+from cloudlet.eventruler import (
     MESSAGE_ATTRIBUTES,
     MESSAGE_BODY,
     FilterPolicyError,

@@ -323,12 +323,14 @@ class Recorder:
                 # (what _record does, without the cases that do not apply).
                 params, output, code, message = _kept(plan, params, output, error)
                 username, identity = self._identity(principal, access_key, invoked_by)
-                self._queue((self._now(), principal.account_id, region, plan.service, plan.name,
-                             1 if plan.read_only else 0, 0, code,
-                             orjson.dumps((_event_id(), username, access_key, identity, source_ip, user_agent,
-                                           request_id, params, output, message, None, None), default=_default)))
-                if error is None and not plan.read_only:
-                    self.to_eventbridge(principal.account_id, region, plan.service, plan.name)
+                row = (self._now(), principal.account_id, region, plan.service, plan.name,
+                       1 if plan.read_only else 0, 0, code,
+                       orjson.dumps((_event_id(), username, access_key, identity, source_ip, user_agent,
+                                     request_id, params, output, message, None, None), default=_default))
+                self._queue(row)
+                if self.cloud.eventbridge_sink is not None:
+                    self.to_eventbridge(principal.account_id, region, plan.service, plan.name, row,
+                                        plan.read_only)
             else:
                 self._record(op, principal, region, params, output, error, request_id, source_ip, user_agent,
                              access_key, invoked_by, host, owner, name)
@@ -384,13 +386,16 @@ class Recorder:
         shared = _event_id() if owner is not None else None
         resources = resources or None
         category = 1 if plan.data_type is not None else 0
+        first = None
         for recipient in accounts:
             # (events.REC_FIELDS)
             rec = orjson.dumps((_event_id(), username, access_key, identity, source_ip, user_agent, request_id,
                                 params, output, error_message, resources, shared), default=_default)
-            self._queue((now, recipient, region, service, name, int(plan.read_only), category, error_code, rec))
-        if error is None and not plan.read_only and plan.data_type is None:
-            self.to_eventbridge(account, region, service, name)
+            row = (now, recipient, region, service, name, int(plan.read_only), category, error_code, rec)
+            first = first or row
+            self._queue(row)
+        if plan.data_type is None and self.cloud.eventbridge_sink is not None:
+            self.to_eventbridge(account, region, service, name, first, plan.read_only)
 
     def _queue(self, row: tuple) -> None:
         """A record row (_INSERT's columns), written with its batch."""
@@ -473,14 +478,12 @@ class Recorder:
 
     # -- EventBridge -----------------------------------------------------
 
-    def to_eventbridge(self, account: str, region: str, service: str, operation: str) -> None:
-        """Where a write management event goes onto the account's default
-        EventBridge bus as an "AWS API Call via CloudTrail" event, once
-        cloudlet has EventBridge (issue 8, item 7). EventBridge will set
-        `cloud.eventbridge_sink` (fn(account, region, source, detail_type,
-        record_loader)); until then this does nothing. The record should be
-        shaped lazily by the sink (cloudtrail.events.shape), so the request
-        path stays cheap."""
-        sink = getattr(self.cloud, "eventbridge_sink", None)
-        if sink is not None:
-            sink(account, region, service, operation)
+    def to_eventbridge(self, account: str, region: str, service: str, operation: str, row: tuple,
+                       read_only: bool) -> None:
+        """A management event onto the account's default EventBridge bus
+        as "AWS API Call via CloudTrail" (EventBridge's sources.py decides,
+        and shapes the record only when a rule may want it)."""
+        try:
+            self.cloud.eventbridge_sink(account, region, service, operation, row, read_only)
+        except Exception:
+            log.exception("EventBridge hook failed for %s.%s", service, operation)

@@ -8,6 +8,7 @@ import importlib
 SERVICES: dict[str, str] = {
     "cloudtrail": "cloudlet.services.cloudtrail.provider:CloudTrailService",
     "cloudwatch": "cloudlet.services.cloudwatch.provider:CloudWatchService",
+    "events": "cloudlet.services.events.provider:EventsService",
     "iam": "cloudlet.services.iam.provider:IamService",
     "kms": "cloudlet.services.kms.provider:KmsService",
     "logs": "cloudlet.services.logs.provider:LogsService",
@@ -28,4 +29,4 @@ def load_service_class(name: str):
 
 # Services started at boot when they have state, because they have work to
 # resume on their own (deliveries to retry, retention to sweep, keys to rotate or delete).
-RESUMABLE = ("cloudtrail", "cloudwatch", "kms", "logs", "sns", "sqs")
+RESUMABLE = ("cloudtrail", "cloudwatch", "events", "kms", "logs", "sns", "sqs")

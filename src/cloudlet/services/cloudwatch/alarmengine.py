@@ -148,7 +148,7 @@ class AlarmEngine:
     async def set_state(self, alarm, new: str, reason: str, reason_data: str | None, when: float, *,
                         children: list | None = None, _seen: set | None = None) -> None:
         old = alarm.state
-        old_reason = alarm.reason
+        old_reason, old_reason_data, old_when = alarm.reason, alarm.reason_data, alarm.state_updated
         alarm.state, alarm.reason, alarm.reason_data, alarm.state_updated = new, reason, reason_data, when
         changed = new != old
         if changed:
@@ -173,7 +173,7 @@ class AlarmEngine:
                 await self._suppress_or_act(alarm, old, when, children)
             else:
                 await self._act(alarm, old, when, children)
-        self.state_change_event(alarm, old, when)
+        await self.state_change_event(alarm, old, old_reason, old_reason_data, old_when, when)
         await self._propagate(alarm, when, _seen or set())
 
     async def _act(self, alarm, old: str, when: float, children: list | None) -> None:
@@ -185,11 +185,15 @@ class AlarmEngine:
                 for summary, data in items:
                     alarmstore.add_history(self.storage, key, alarm.kind, when, "Action", summary, data)
 
-    def state_change_event(self, alarm, old: str, when: float) -> None:
-        """The "CloudWatch Alarm State Change" event for EventBridge, once
-        cloudlet runs EventBridge (no events service yet: nothing to do)."""
-        if "events" not in _services():
+    async def state_change_event(self, alarm, old: str, old_reason, old_reason_data, old_when, when: float) -> None:
+        """The "CloudWatch Alarm State Change" event onto the account's
+        default EventBridge bus (when EventBridge is running)."""
+        events = self.cloud.running_service("events")
+        if events is None:
             return
+        from cloudlet.services.events.sources import alarm_state_change
+
+        await alarm_state_change(events, alarm, old, old_reason, old_reason_data, old_when, when)
 
     # -- composite alarms ----------------------------------------------------------
 
@@ -289,9 +293,3 @@ class AlarmEngine:
         alarmstore.save_state(self.storage, alarm)
         if memory.get("state") == alarm.state and alarm.cfg.get("ActionsEnabled", True):
             await self._act(alarm, memory["old"], now, memory.get("children"))
-
-
-def _services() -> dict:
-    from cloudlet.services import SERVICES
-
-    return SERVICES

@@ -74,6 +74,8 @@ class Notifier:
         if not config:
             return
         key = key if key is not None else version.key
+        if "EventBridgeConfiguration" in config:
+            self._to_eventbridge(bucket, event, version, ctx, key, size, etag, version_id)
         targets = []
         for section, arn_field, kind in _DESTINATIONS:
             for item in config.get(section) or []:
@@ -115,6 +117,26 @@ class Notifier:
         if extra:
             record.update(extra)
         return record
+
+    def _to_eventbridge(self, bucket, event, version, ctx, key, size, etag, version_id) -> None:
+        """The event on the bucket owner's default EventBridge bus (the
+        bucket's EventBridgeConfiguration): events/sources.py shapes it."""
+        from cloudlet.services.events.sources import s3_event
+
+        events = self.cloud.service("events")
+        if events is None:
+            return
+        now = self.clock.now()
+        if size is None and version is not None:
+            size = version.size
+        if etag is None and version is not None:
+            etag = version.etag
+        if version_id is None and version is not None:
+            version_id = version.version_id
+        requester = ctx.principal.account_id if ctx is not None else "s3.amazonaws.com"
+        s3_event(events, bucket, event, key, size, etag, version_id,
+                 f"{int(now * 1e6):016X}{self._sequence():04X}", ctx.request_id if ctx is not None else "",
+                 requester, (ctx.source_ip or "127.0.0.1") if ctx is not None else "s3.amazonaws.com", now)
 
     def _sequence(self) -> int:
         self._event_seq = (getattr(self, "_event_seq", 0) + 1) & 0xFFFF

@@ -60,7 +60,7 @@ def _compiled(text: str, scope: str):
     key = (text, scope)
     found = _POLICIES.get(key)
     if found is None:
-        from cloudlet.services.sns.filterpolicy import compile_policy
+        from cloudlet.eventruler import compile_policy
 
         if len(_POLICIES) > 10_000:
             _POLICIES.clear()
@@ -163,7 +163,7 @@ class SubscriptionOps:
                 raise invalid(f"{reason}SubscriptionRoleArn: Invalid value [{value}]")
             out[name] = value
         if out.get("FilterPolicy"):
-            from cloudlet.services.sns.filterpolicy import FilterPolicyError
+            from cloudlet.eventruler import FilterPolicyError
 
             scope = out.get("FilterPolicyScope") or attributes.get("FilterPolicyScope") or "MessageAttributes"
             try:

@@ -1,0 +1,26 @@
+"""EventBridge's tables. An event bus is a row of events_buses (the
+default bus of an account and Region is made the first time it is named);
+a rule a row of events_rules (by account, region, bus and name) and its
+targets rows of events_targets, each target's settings kept as the API
+takes them (JSON).
+
+Migrations are appended, never edited."""
+
+MIGRATIONS = [
+    """
+    CREATE TABLE events_buses (
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, created REAL NOT NULL,
+        modified REAL NOT NULL, description TEXT, kms_key TEXT, dead_letter TEXT, log_config TEXT,
+        policy TEXT, tags TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (account, region, name));
+    CREATE TABLE events_rules (
+        account TEXT NOT NULL, region TEXT NOT NULL, bus TEXT NOT NULL, name TEXT NOT NULL,
+        pattern TEXT, schedule TEXT, state TEXT NOT NULL, description TEXT, role_arn TEXT,
+        managed_by TEXT, created REAL NOT NULL, next_fire REAL, tags TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (account, region, bus, name));
+    CREATE INDEX events_rules_scheduled ON events_rules (next_fire) WHERE next_fire IS NOT NULL;
+    CREATE TABLE events_targets (
+        account TEXT NOT NULL, region TEXT NOT NULL, bus TEXT NOT NULL, rule TEXT NOT NULL, id TEXT NOT NULL,
+        arn TEXT NOT NULL, config TEXT NOT NULL, added INTEGER NOT NULL,
+        PRIMARY KEY (account, region, bus, rule, id));
+    """,
+]
