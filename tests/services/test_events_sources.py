@@ -138,3 +138,25 @@ def test_s3_eventbridge_notifications(cloudlet, clients):
     assert deleted["detail-type"] == "Object Deleted"
     assert deleted["detail"]["deletion-type"] == "Permanently Deleted"
     assert deleted["detail"]["reason"] == "DeleteObject"
+
+
+def test_rules_and_schedules_survive_a_restart(tmp_path):
+    """Rules, targets and a schedule's next time are in storage: a new
+    process fires the schedule when its time comes, and routes events."""
+    from cloudlet.testing.server import CloudletServer
+
+    with CloudletServer(str(tmp_path)) as first:
+        first.clock.set(START)
+        events, sqs = first.client("events"), first.client("sqs")
+        events.put_rule(Name="every-10", ScheduleExpression="rate(10 minutes)")
+        events.put_rule(Name="orders", EventPattern=json.dumps({"source": ["app.orders"]}))
+        url, queue_arn = queue_for_rules(sqs, "durable")
+        for rule in ("every-10", "orders"):
+            events.put_targets(Rule=rule, Targets=[{"Id": "q", "Arn": queue_arn}])
+    with CloudletServer(str(tmp_path)) as second:
+        second.clock.set("2030-06-01T12:10:00Z")
+        events, sqs = second.client("events"), second.client("sqs")
+        [tick] = bodies(sqs, url)
+        assert (tick["detail-type"], tick["time"]) == ("Scheduled Event", "2030-06-01T12:10:00Z")
+        events.put_events(Entries=[{"Source": "app.orders", "DetailType": "Order", "Detail": "{}"}])
+        assert [b["source"] for b in bodies(sqs, url)] == ["app.orders"]
