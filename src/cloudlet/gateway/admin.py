@@ -11,6 +11,9 @@ DELETE /_cloudlet/sns/messages[?...]                         forget them
 POST /_cloudlet/sns/opt-out       {"phoneNumber": "+1...", "account": "..."}: the number replied STOP
 GET  /_cloudlet/sns/SimpleNotificationService-cloudlet.pem  the certificate SNS signs with
 POST /_cloudlet/cloudtrail/flush  every trail delivers the log files it has pending now
+GET  /_cloudlet/ses/messages[?account=&to=]  mail SES sent (DELETE: forget it)
+GET  /_cloudlet/ses/verify?token=  the link of SES's verification message
+POST /_cloudlet/ses/verify        {"identity": ..., "account": ..., "region": ...}: verified
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class Admin:
             return _json(200, await self.cloud.service("cloudtrail").flush())
         if path.startswith("/_cloudlet/sns/"):
             return self.sns(request, path, method)
+        if path.startswith("/_cloudlet/ses/"):
+            return self.ses(request, path, method)
         if path == "/_cloudlet/clock":
             if method == "GET":
                 return _json(200, self.clock_state())
@@ -104,6 +109,37 @@ class Admin:
             except ValueError as exc:
                 return _error(400, str(exc))
             return _json(200, {"optedOut": number, "account": account})
+        return _error(404, f"no admin endpoint {method} {request.path}")
+
+    def ses(self, request: HttpRequest, path: str, method: str) -> HttpResponse:
+        ses = self.cloud.service("ses")
+        query = {k: v[0] for k, v in parse_qs(request.query_string).items()}
+        if path == "/_cloudlet/ses/messages":
+            if method == "GET":
+                return _json(200, {"messages": ses.outbox(account=query.get("account"), to=query.get("to"))})
+            if method == "DELETE":
+                return _json(200, {"deleted": ses.clear_outbox(account=query.get("account"))})
+        if path == "/_cloudlet/ses/verify":
+            if method == "GET" and query.get("token"):
+                # The link of the verification message SES sends.
+                name = ses.mark_verified("", "", token=query["token"])
+                if name is None:
+                    return _error(404, "unknown or used verification link")
+                return HttpResponse(200, [("Content-Type", "text/html; charset=utf-8")],
+                                    f"<html><body><h1>Congratulations!</h1><p>You have successfully verified "
+                                    f"{name}.</p></body></html>".encode())
+            if method == "POST":
+                try:
+                    doc = orjson.loads(request.body or b"{}")
+                except orjson.JSONDecodeError:
+                    return _error(400, "the body must be JSON")
+                if not isinstance(doc, dict) or not isinstance(doc.get("identity"), str):
+                    return _error(400, 'expected {"identity": "a@example.com", "account": "...", "region": "..."}')
+                account = doc.get("account") or self.cloud.settings.account_id
+                region = doc.get("region") or self.cloud.settings.region
+                if ses.mark_verified(account, region, doc["identity"]) is None:
+                    return _error(404, f"no identity {doc['identity']} in {account} {region}")
+                return _json(200, {"verified": doc["identity"], "account": account, "region": region})
         return _error(404, f"no admin endpoint {method} {request.path}")
 
     def register_jwks(self, request: HttpRequest) -> HttpResponse:

@@ -13,6 +13,8 @@ SERVICES: dict[str, str] = {
     "kms": "cloudlet.services.kms.provider:KmsService",
     "logs": "cloudlet.services.logs.provider:LogsService",
     "s3": "cloudlet.services.s3.provider:S3Service",
+    "ses": "cloudlet.services.ses.provider:SesService",
+    "sesv2": "cloudlet.services.ses.v2:SesV2Service",
     "sns": "cloudlet.services.sns.provider:SnsService",
     "sqs": "cloudlet.services.sqs.provider:SqsService",
     "sts": "cloudlet.services.sts.provider:StsService",
