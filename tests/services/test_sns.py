@@ -593,6 +593,11 @@ def test_email_subscription_confirms_through_the_outbox(sns, cloudlet):
     sns.publish(TopicArn=topic, Message="disk full")
     mails = outbox(cloudlet, endpoint="ops@example.com")
     assert [(m["subject"], m["message"]) for m in mails[1:]] == [("AWS Notification Message", "disk full")]
+    # The same mail is in SES's outbox, where all the cloud's mail is.
+    inbox = cloudlet.admin("GET", "/_cloudlet/ses/messages?to=ops@example.com")["messages"]
+    assert [(m["source"], m["subject"], m["text"].strip()) for m in inbox][-1] == (
+        "AWS Notifications <no-reply@sns.amazonaws.com>", "AWS Notification Message", "disk full")
+    assert inbox[0]["subject"] == "AWS Notification - Subscription Confirmation"
 
 
 def test_sms_publish_and_opt_out(sns, cloudlet):

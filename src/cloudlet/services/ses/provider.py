@@ -423,29 +423,36 @@ class SesService(IdentityOps, SendingOps, Service):
                 cursor = self.storage.execute("DELETE FROM ses_messages")
         return cursor.rowcount
 
+    def keep_mail(self, account: str, region: str, source: str, to: list[str], subject: str | None, text: str,
+                  state: str) -> str:
+        """Mail another part of AWS sends (not the account's: no identity,
+        no quota), kept in the same outbox: SNS's email subscriptions."""
+        from cloudlet.services.ses.sending import new_message_id
+
+        now = self.clock.now()
+        message_id = new_message_id(region, now)
+        raw = mime.build_message(source, to, [], [], subject, text, None, date=now)
+        destination = {"to": list(to), "cc": [], "bcc": [], "all": []}
+        with self.storage.tx():
+            self.storage.execute(
+                "INSERT INTO ses_messages (account, region, message_id, sent, source, destination, subject, raw, "
+                "outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (account, region, message_id, now, source, orjson.dumps(destination).decode(), subject, raw,
+                 orjson.dumps({"state": state, "recipients": {}}).decode()))
+        return message_id
+
     def outbox_verification(self, ctx, identity) -> None:
         """The message AWS sends to an address being verified; its link
         (served by cloudlet) verifies it."""
-        link = (f"http://localhost:{self.cloud.settings.port}/_cloudlet/ses/verify?token={identity.token}")
+        link = f"http://localhost:{self.cloud.settings.port}/_cloudlet/ses/verify?token={identity.token}"
         text = (f"Dear Amazon Web Services Customer,\n\nWe have received a request to authorize this email address "
                 f"for use with Amazon SES and Amazon Pinpoint in region {ctx.region}. If you requested this "
                 f"verification, please go to the following URL to confirm that you are authorized to use this email "
                 f"address:\n\n{link}\n\nYour request will not be processed unless you confirm the address using this "
                 f"URL.\n")
-        source = "no-reply-aws@amazon.com"
-        subject = f"Amazon Web Services – Email Address Verification Request in region {ctx.region}"
-        raw = mime.build_message(source, [identity.name], [], [], subject, text, None, date=self.clock.now())
-        now = self.clock.now()
-        from cloudlet.services.ses.sending import new_message_id
-
-        destination = {"to": [identity.name], "cc": [], "bcc": [], "all": []}  # (not counted in the quota)
-        with self.storage.tx():
-            self.storage.execute(
-                "INSERT INTO ses_messages (account, region, message_id, sent, source, destination, subject, raw, "
-                "outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (ctx.account_id, ctx.region, new_message_id(ctx.region, now), now, source,
-                 orjson.dumps(destination).decode(), subject, raw,
-                 orjson.dumps({"state": "verification", "recipients": {}}).decode()))
+        self.keep_mail(ctx.account_id, ctx.region, "no-reply-aws@amazon.com", [identity.name],
+                       f"Amazon Web Services – Email Address Verification Request in region {ctx.region}", text,
+                       "verification")
 
 
 def _bulk_status(code: str) -> str:

@@ -307,6 +307,13 @@ class PlatformOps:
         "sms", "application", "email", "email-json") for GET
         /_cloudlet/sns/messages. Returns its id (increasing)."""
         encoded = orjson.dumps(attributes, default=_json_default).decode() if attributes else None
+        if protocol in ("email", "email-json"):
+            # Also where every other mail of the cloud is: SES's outbox.
+            region = (topic_arn or subscription_arn or "").split(":")[3:4]
+            self.cloud.service("ses").keep_mail(
+                account, region[0] if region and region[0] else self.cloud.settings.region,
+                "AWS Notifications <no-reply@sns.amazonaws.com>", [endpoint], subject or "AWS Notification Message",
+                message, "sns")
         with self.storage.tx():
             cur = self.storage.execute(
                 "INSERT INTO sns_outbox (account, protocol, endpoint, subscription_arn, topic_arn, message_id, "
