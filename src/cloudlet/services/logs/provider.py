@@ -5,7 +5,8 @@ Built: Create / Delete / DescribeLogGroups (prefix, pattern, identifiers,
 class, pages), Create / Delete / DescribeLogStreams (prefix, order by name
 or last event time, descending, pages), PutLogEvents, GetLogEvents,
 FilterLogEvents (patterns.py), metric filters (metricfilters.py), resource
-policies and their enforcement for AWS services (resourcepolicies.py), Put /
+policies and their enforcement for AWS services (resourcepolicies.py), Logs
+Insights queries (insights.py, insightsquery.py), Put /
 DeleteRetentionPolicy, TagResource / UntagResource /
 ListTagsForResource and the older TagLogGroup / UntagLogGroup /
 ListTagsLogGroup. An hourly job on the clock deletes events older than a
@@ -22,6 +23,7 @@ import orjson
 from cloudlet.errors import AwsError
 from cloudlet.services.base import Service
 from cloudlet.services.logs.events import EventOps
+from cloudlet.services.logs.insights import InsightsOps
 from cloudlet.services.logs.metricfilters import MetricFilterOps
 from cloudlet.services.logs.resourcepolicies import ResourcePolicyOps
 from cloudlet.services.logs.store import MIGRATIONS
@@ -87,7 +89,7 @@ class Group:
         return group_arn(self.region, self.account, self.name)
 
 
-class LogsService(EventOps, MetricFilterOps, ResourcePolicyOps, Service):
+class LogsService(EventOps, MetricFilterOps, ResourcePolicyOps, InsightsOps, Service):
     model_name = "logs"
     migrations = MIGRATIONS
 

@@ -37,4 +37,16 @@ MIGRATIONS = [
         document TEXT NOT NULL, updated INTEGER NOT NULL, revision TEXT,
         PRIMARY KEY (account, region, resource_arn, name));
     """,
+    # Logs Insights (insights.py): a query and its results (run when
+    # started), and saved query definitions.
+    """
+    CREATE TABLE logs_queries (
+        id TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, query TEXT NOT NULL,
+        groups TEXT NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, status TEXT NOT NULL,
+        created INTEGER NOT NULL, duration INTEGER NOT NULL, results TEXT NOT NULL, statistics TEXT NOT NULL);
+    CREATE INDEX logs_queries_by_account ON logs_queries (account, region, created);
+    CREATE TABLE logs_query_definitions (
+        id TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, query TEXT NOT NULL,
+        groups TEXT NOT NULL, modified INTEGER NOT NULL);
+    """,
 ]
