@@ -1,5 +1,5 @@
 """A small asynchronous HTTP/1.1 client for cloudlet's outbound calls (SNS
-HTTP/S deliveries; later webhooks and API destinations).
+HTTP/S deliveries, EventBridge API destinations and their OAuth tokens).
 
 One request per connection (Connection: close): deliveries go to many
 endpoints, rarely many to one, and a fresh connection per attempt is what
@@ -32,15 +32,19 @@ class HttpResult:
 
 
 async def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 15.0) -> HttpResult:
+    return await request("POST", url, body, headers, timeout)
+
+
+async def request(method: str, url: str, body: bytes, headers: dict[str, str], timeout: float = 15.0) -> HttpResult:
     try:
-        return await asyncio.wait_for(_post(url, body, headers), timeout)
+        return await asyncio.wait_for(_request(method, url, body, headers), timeout)
     except asyncio.TimeoutError:
         raise HttpError(f"no response within {timeout:g} seconds") from None
     except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
         raise HttpError(str(exc) or type(exc).__name__) from None
 
 
-async def _post(url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
+async def _request(method: str, url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"not an http(s) URL: {url}")
@@ -51,7 +55,8 @@ async def _post(url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
     try:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         host = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-        lines = [f"POST {target} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}", "Connection: close"]
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {host}", f"Content-Length: {len(body)}",
+                 "Connection: close"]
         lines += [f"{k}: {v}" for k, v in headers.items()]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         await writer.drain()
@@ -66,7 +71,7 @@ async def _post(url: str, body: bytes, headers: dict[str, str]) -> HttpResult:
                 break
             name, _, value = line.decode("latin-1").partition(":")
             response_headers[name.strip().lower()] = value.strip()
-        payload = await _read_body(reader, response_headers)
+        payload = b"" if method == "HEAD" else await _read_body(reader, response_headers)
         return HttpResult(int(pieces[1]), response_headers, payload)
     finally:
         writer.close()

@@ -17,6 +17,8 @@ import orjson
 
 from cloudlet.errors import AwsError
 from cloudlet.services.base import Service
+from cloudlet.services.events.apihttp import ApiHttpOps
+from cloudlet.services.events.connections import ConnectionOps
 from cloudlet.services.events.routing import RoutingOps
 from cloudlet.services.events.rules import RuleOps
 from cloudlet.services.events.store import MIGRATIONS
@@ -78,12 +80,13 @@ class Bus:
         return bus_arn(self.region, self.account, self.name)
 
 
-class EventsService(RuleOps, RoutingOps, Service):
+class EventsService(RuleOps, RoutingOps, ConnectionOps, ApiHttpOps, Service):
     model_name = "events"
     migrations = MIGRATIONS
 
     def start(self) -> None:
         self.start_routing()
+        self.recover_http()
 
     def reset(self) -> None:
         self._rules_cache = {}

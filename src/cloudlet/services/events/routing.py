@@ -9,8 +9,8 @@ queue's MessageGroupId from SqsParameters, the event id as deduplication
 id), SNS (Publish), CloudWatch Logs (a stream per event, named by the
 event id, one log event at the event's time) and event buses (the event,
 unchanged, onto another bus: another account's bus must allow it in its
-policy). Lambda and the other targets cloudlet does not run fail like a
-target that does not exist.
+policy), API destinations (HTTP, apihttp.py). Lambda and the other
+targets cloudlet does not run fail like a target that does not exist.
 
 A failed invocation is not retried (the failures here are missing
 resources or missing permissions, which AWS does not retry either); the
@@ -169,6 +169,11 @@ class RoutingOps:
         """Call one target for one event; on failure, its dead-letter queue."""
         body = target_input(target, text, event, rule_arn, rule_name, iso(self.clock.now()))
         metric_rule = _Rule(account, region, bus, rule_name, None, None, None, rule_arn)
+        if ":api-destination/" in target["Arn"]:
+            # HTTP: stored now, requested by apihttp.py (retries on the clock)
+            self.enqueue_http(account, region, bus, rule_name, rule_arn, target, body, text)
+            self._metric(metric_rule, "Invocations")
+            return True
         try:
             await self._call_target(account, target, body, event, rule_arn)
         except AwsError as err:
@@ -241,19 +246,20 @@ class RoutingOps:
                 return True
         return False
 
-    async def _dead_letter(self, rule: _Rule, target: dict, text: str, err: AwsError) -> None:
+    async def _dead_letter(self, rule: _Rule, target: dict, text: str, err: AwsError, attempts: int = 0,
+                           exhausted: str = "None") -> None:
         dlq = (target.get("DeadLetterConfig") or {}).get("Arn")
         if not dlq:
             return
         parts = dlq.split(":")
         code = ("RESOURCE_NOT_FOUND" if err.code in ("ResourceNotFoundException", "NotFound", "QueueDoesNotExist",
                                                      "AWS.SimpleQueueService.NonExistentQueue")
-                else "NO_PERMISSIONS" if "AccessDenied" in err.code or "Authorization" in err.code
-                else "SDK_CLIENT_ERROR")
+                else "NO_PERMISSIONS" if "AccessDenied" in err.code or "Authoriz" in err.code
+                else err.code if err.code.isupper() else "SDK_CLIENT_ERROR")
         attributes = {name: {"DataType": "String", "StringValue": value} for name, value in (
             ("RULE_ARN", rule.arn), ("TARGET_ARN", target["Arn"]), ("ERROR_CODE", code),
-            ("ERROR_MESSAGE", err.message or err.code), ("EXHAUSTED_RETRY_CONDITION", "MaximumRetryAttempts"),
-            ("RETRY_ATTEMPTS", "0"))}
+            ("ERROR_MESSAGE", err.message or err.code), ("EXHAUSTED_RETRY_CONDITION", exhausted),
+            ("RETRY_ATTEMPTS", str(attempts)))}
         try:
             await self.cloud.gateway.call(
                 "sqs", "SendMessage", {"QueueUrl": self.cloud.service("sqs").queue_url(parts[3], parts[4], parts[5]),

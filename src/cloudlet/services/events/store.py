@@ -23,4 +23,24 @@ MIGRATIONS = [
         arn TEXT NOT NULL, config TEXT NOT NULL, added INTEGER NOT NULL,
         PRIMARY KEY (account, region, bus, rule, id));
     """,
+    # Connections (their secrets sealed with EventBridge's master key), API
+    # destinations, and HTTP invocations waiting for their (next) attempt.
+    """
+    CREATE TABLE events_connections (
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, uuid TEXT NOT NULL,
+        auth_type TEXT NOT NULL, description TEXT, public TEXT NOT NULL, sealed BLOB NOT NULL, state TEXT NOT NULL,
+        state_reason TEXT, created REAL NOT NULL, modified REAL NOT NULL, authorized REAL, token BLOB,
+        token_expires REAL, PRIMARY KEY (account, region, name));
+    CREATE TABLE events_api_destinations (
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, uuid TEXT NOT NULL,
+        connection_arn TEXT NOT NULL, endpoint TEXT NOT NULL, method TEXT NOT NULL, rate INTEGER NOT NULL,
+        description TEXT, state TEXT NOT NULL, created REAL NOT NULL, modified REAL NOT NULL,
+        PRIMARY KEY (account, region, name));
+    CREATE TABLE events_http_deliveries (
+        id INTEGER PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, bus TEXT NOT NULL, rule TEXT NOT NULL,
+        rule_arn TEXT NOT NULL, target TEXT NOT NULL, body TEXT NOT NULL, event TEXT NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL, next_attempt REAL NOT NULL,
+        leased INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX events_http_due ON events_http_deliveries (next_attempt);
+    """,
 ]
