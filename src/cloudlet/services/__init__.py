@@ -13,6 +13,7 @@ SERVICES: dict[str, str] = {
     "kms": "cloudlet.services.kms.provider:KmsService",
     "logs": "cloudlet.services.logs.provider:LogsService",
     "s3": "cloudlet.services.s3.provider:S3Service",
+    "scheduler": "cloudlet.services.scheduler.provider:SchedulerService",
     "ses": "cloudlet.services.ses.provider:SesService",
     "sesv2": "cloudlet.services.ses.v2:SesV2Service",
     "sns": "cloudlet.services.sns.provider:SnsService",
@@ -31,4 +32,4 @@ def load_service_class(name: str):
 
 # Services started at boot when they have state, because they have work to
 # resume on their own (deliveries to retry, retention to sweep, keys to rotate or delete).
-RESUMABLE = ("cloudtrail", "cloudwatch", "events", "kms", "logs", "sns", "sqs")
+RESUMABLE = ("cloudtrail", "cloudwatch", "events", "kms", "logs", "scheduler", "sns", "sqs")
