@@ -24,7 +24,6 @@ import re
 import orjson
 
 from cloudlet.errors import AwsError
-from cloudlet.gateway.identity import IssuedKeys
 
 log = logging.getLogger("cloudlet.cloudtrail")
 
@@ -68,26 +67,20 @@ def _batches(events: list[tuple[int, str]]):
 class LogsDelivery:
     """Mixin of CloudTrailService."""
 
-    def _role_sessions(self) -> dict:
-        return self.__dict__.setdefault("_cwl_sessions", {})
+    @property
+    def _roles(self):
+        from cloudlet.gateway.servicerole import ServiceRoles
+
+        roles = self.__dict__.get("_cwl_roles")
+        if roles is None:
+            roles = self.__dict__["_cwl_roles"] = ServiceRoles(self.cloud, SERVICE_PRINCIPAL, SESSION_NAME)
+        return roles
 
     def _role_principal(self, trail, fresh: bool = False):
         """The principal of a session of the trail's CloudWatch Logs role,
         assumed as cloudtrail.amazonaws.com."""
-        role = trail.config["CloudWatchLogsRoleArn"]
-        sessions = self._role_sessions()
-        now = self.cloud.clock.now()
-        found = sessions.get((trail.arn, role))
-        if found is not None and not fresh and found[1] - now > 300:
-            return found[0]
-        out = self.cloud.gateway.call_sync(
-            "sts", "AssumeRole", {"RoleArn": role, "RoleSessionName": SESSION_NAME},
-            account_id=trail.account, region=trail.region, invoked_by=SERVICE_PRINCIPAL, source_arn=trail.arn,
-            source_account=trail.account)
-        creds = out["Credentials"]
-        principal = IssuedKeys(self.cloud).lookup(creds["AccessKeyId"]).principal
-        sessions[(trail.arn, role)] = (principal, float(creds["Expiration"]))
-        return principal
+        return self._roles.principal(trail.config["CloudWatchLogsRoleArn"], trail.account, trail.region, trail.arn,
+                                     fresh=fresh)
 
     def _as_role(self, principal, operation: str, params: dict, group_region: str, group_account: str) -> dict:
         return self.cloud.gateway.call_sync("logs", operation, params, account_id=group_account,
@@ -161,5 +154,4 @@ class LogsDelivery:
         state.pop("LatestCloudWatchLogsDeliveryError", None)
 
     def forget_role_sessions(self, trail) -> None:
-        for key in [k for k in self._role_sessions() if k[0] == trail.arn]:
-            del self._role_sessions()[key]
+        self._roles.forget(trail.arn)

@@ -33,7 +33,6 @@ import uuid
 import orjson
 
 from cloudlet.errors import AwsError
-from cloudlet.gateway.identity import IssuedKeys
 from cloudlet.services.scheduler.timing import Timing, TimingError
 
 log = logging.getLogger("cloudlet.scheduler")
@@ -97,10 +96,12 @@ class InvokeOps:
     # -- one invocation -------------------------------------------------------------------
 
     def _role(self, account: str, region: str, role_arn: str, schedule: str):
-        out = self.cloud.gateway.call_sync(
-            "sts", "AssumeRole", {"RoleArn": role_arn, "RoleSessionName": uuid.uuid4().hex[:32]},
-            account_id=account, region=region, invoked_by=PRINCIPAL, source_arn=schedule, source_account=account)
-        return IssuedKeys(self.cloud).lookup(out["Credentials"]["AccessKeyId"]).principal
+        from cloudlet.gateway.servicerole import ServiceRoles
+
+        roles = self.__dict__.get("_roles")
+        if roles is None:
+            roles = self.__dict__["_roles"] = ServiceRoles(self.cloud, PRINCIPAL, "scheduler")
+        return roles.principal(role_arn, account, region, schedule)
 
     async def invoke(self, account: str, region: str, schedule: str, target: dict, when: float) -> bool:
         execution = str(uuid.uuid4())

@@ -51,19 +51,31 @@ class DeliveryOps:
 
     # -- SQS -------------------------------------------------------------
 
-    async def deliver_sqs_many(self, topic, deliveries: list, request_id: str | None = None) -> None:
+    async def deliver_sqs_many(self, topic, deliveries: list, request_id: str | None = None, *,
+                               message_id: str = "", published: float | None = None, text: str = "") -> None:
         """Send to many subscribed queues at once (one authorized call each,
         stored together); refused ones are dead-lettered or dropped."""
         calls = [(params, sub.endpoint.split(":")[4], sub.endpoint.split(":")[3]) for sub, params in deliveries]
         results = await self.cloud.gateway.call_many("sqs", "SendMessage", calls, invoked_by=SNS_PRINCIPAL,
                                                      source_arn=topic.arn, request_id=request_id)
+        logging_on = any(k.startswith("SQS") for k in topic.attributes)
+        published = self.clock.now() if published is None else published
         for (sub, params), result in zip(deliveries, results):
             if isinstance(result, AwsError):
                 log.info("SNS could not deliver to %s: %s %s", sub.endpoint, result.code, result.message)
+                if logging_on:
+                    self.log_delivery(topic, sub, message_id, text, published, False,
+                                      403 if "AccessDenied" in result.code else 400,
+                                      orjson.dumps({"ErrorCode": result.code, "ErrorMessage": result.message,
+                                                    "sqsRequestId": "Unrecoverable"}).decode())
                 await self.dead_letter(topic, sub, params["MessageBody"], params.get("MessageAttributes"),
                                        params.get("MessageGroupId"), params.get("MessageDeduplicationId"))
             else:
                 self.metric(topic, "NumberOfNotificationsDelivered", 1)
+                if logging_on:
+                    self.log_delivery(topic, sub, message_id, text, published, True, 200,
+                                      orjson.dumps({"sqsRequestId": request_id or "",
+                                                    "sqsMessageId": result.get("MessageId", "")}).decode())
 
     def _sqs_params(self, queue_arn: str, body: str, attributes: dict | None, group_id: str | None,
                     dedup_id: str | None) -> dict:
@@ -189,6 +201,7 @@ class DeliveryOps:
             if left <= 0:
                 return
             await asyncio.wait(set(self._inflight), timeout=left)
+        await self.settle_logs()
 
     def recover_deliveries(self) -> None:
         """At start: deliveries a stopped process had in flight are due now."""
@@ -238,6 +251,8 @@ class DeliveryOps:
                 self._finish_delivery(delivery_id)
                 if message_type == "Notification":
                     self.metric(topic, "NumberOfNotificationsDelivered", 1)
+                    self.log_delivery(topic, sub, message_id, body, created, True, status,
+                                      result.body[:1024].decode("utf-8", "replace"), attempts=attempt + 1)
                 return
             retryable = status is None or deliverypolicy.is_retryable_http_status(status)
             # However the policy adds up, SNS stops retrying an HTTP/S
@@ -254,6 +269,8 @@ class DeliveryOps:
             log.info("SNS gave up delivering %s to %s (%s)", message_id, endpoint, detail)
             self._finish_delivery(delivery_id)
             if message_type == "Notification":
+                self.log_delivery(topic, sub, message_id, body, created, False, status, detail,
+                                  attempts=attempt + 1)
                 await self.dead_letter(topic, sub, body, None, None, None)
             return
 

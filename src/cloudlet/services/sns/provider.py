@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from cloudlet.services.base import Service
 from cloudlet.services.sns.delivery import DeliveryOps
+from cloudlet.services.sns.deliverylog import DeliveryLogOps
 from cloudlet.services.sns.platform import PlatformOps
 from cloudlet.services.sns.publish import PublishOps
 from cloudlet.services.sns.sms import SmsOps
@@ -28,7 +29,7 @@ _ACTIONS = {"PublishBatch": "SNS:Publish", "ConfirmSubscription": "", "Unsubscri
 _TOPIC_PARAMS = ("TopicArn", "ResourceArn")
 
 
-class SnsService(TopicOps, SubscriptionOps, PublishOps, DeliveryOps, SmsOps, PlatformOps, TopicEncryptionOps,
+class SnsService(DeliveryLogOps, TopicOps, SubscriptionOps, PublishOps, DeliveryOps, SmsOps, PlatformOps, TopicEncryptionOps,
                  Service):
     model_name = "sns"
     migrations = MIGRATIONS

@@ -213,7 +213,8 @@ class PublishOps:
                 if await self.deliver_service(topic, sub, doc):
                     self.metric(topic, "NumberOfNotificationsDelivered", 1)
         if to_sqs:
-            await self.deliver_sqs_many(topic, to_sqs, ctx.request_id)
+            await self.deliver_sqs_many(topic, to_sqs, ctx.request_id, message_id=message_id, published=now,
+                                        text=message.text)
 
     def _matches(self, topic, sub, message: Message) -> bool:
         policy = sub.filter_policy()
