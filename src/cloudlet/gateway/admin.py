@@ -14,6 +14,7 @@ POST /_cloudlet/cloudtrail/flush  every trail delivers the log files it has pend
 GET  /_cloudlet/ses/messages[?account=&to=]  mail SES sent (DELETE: forget it)
 GET  /_cloudlet/ses/verify?token=  the link of SES's verification message
 POST /_cloudlet/ses/verify        {"identity": ..., "account": ..., "region": ...}: verified
+GET  /_cloudlet/lambda/code/<sha>  a function's zip (GetFunction's Code.Location)
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class Admin:
             return self.sns(request, path, method)
         if path.startswith("/_cloudlet/ses/"):
             return self.ses(request, path, method)
+        if path.startswith("/_cloudlet/lambda/code/") and method in ("GET", "HEAD"):
+            return self.lambda_code(path.rsplit("/", 1)[-1])
         if path == "/_cloudlet/clock":
             if method == "GET":
                 return _json(200, self.clock_state())
@@ -141,6 +144,20 @@ class Admin:
                     return _error(404, f"no identity {doc['identity']} in {account} {region}")
                 return _json(200, {"verified": doc["identity"], "account": account, "region": region})
         return _error(404, f"no admin endpoint {method} {request.path}")
+
+    def lambda_code(self, safe_sha: str) -> HttpResponse:
+        """A function's zip: GetFunction's Code.Location (AWS's is a
+        presigned S3 URL)."""
+        import base64
+
+        try:
+            sha = base64.b64encode(base64.urlsafe_b64decode(safe_sha + "=" * (-len(safe_sha) % 4))).decode()
+        except ValueError:
+            return _error(404, "no such code")
+        data = self.cloud.service("lambda").storage.scalar("SELECT data FROM lambda_code WHERE sha = ?", (sha,))
+        if data is None:
+            return _error(404, "no such code")
+        return HttpResponse(200, [("Content-Type", "application/zip")], bytes(data))
 
     def register_jwks(self, request: HttpRequest) -> HttpResponse:
         """Stand in for an OpenID Connect provider's jwks_uri: AssumeRoleWithWebIdentity

@@ -11,6 +11,7 @@ SERVICES: dict[str, str] = {
     "events": "cloudlet.services.events.provider:EventsService",
     "iam": "cloudlet.services.iam.provider:IamService",
     "kms": "cloudlet.services.kms.provider:KmsService",
+    "lambda": "cloudlet.services.awslambda.provider:LambdaService",
     "logs": "cloudlet.services.logs.provider:LogsService",
     "s3": "cloudlet.services.s3.provider:S3Service",
     "scheduler": "cloudlet.services.scheduler.provider:SchedulerService",
@@ -32,4 +33,4 @@ def load_service_class(name: str):
 
 # Services started at boot when they have state, because they have work to
 # resume on their own (deliveries to retry, retention to sweep, keys to rotate or delete).
-RESUMABLE = ("cloudtrail", "cloudwatch", "events", "kms", "logs", "scheduler", "sns", "sqs")
+RESUMABLE = ("cloudtrail", "cloudwatch", "events", "kms", "lambda", "logs", "scheduler", "sns", "sqs")

@@ -9,7 +9,8 @@ queue's MessageGroupId from SqsParameters, the event id as deduplication
 id), SNS (Publish), CloudWatch Logs (a stream per event, named by the
 event id, one log event at the event's time) and event buses (the event,
 unchanged, onto another bus: another account's bus must allow it in its
-policy), API destinations (HTTP, apihttp.py). Lambda and the other
+policy), API destinations (HTTP, apihttp.py), Lambda (an asynchronous
+Invoke: the function policy must allow events.amazonaws.com). The other
 targets cloudlet does not run fail like a target that does not exist.
 
 A failed invocation is not retried (the failures here are missing
@@ -212,6 +213,10 @@ class RoutingOps:
                                **common)
         elif service == "events" and resource.startswith("event-bus/"):
             await self._to_bus(account, owner, region, resource[len("event-bus/"):], event, rule_arn)
+        elif service == "lambda":
+            # asynchronous, as EventBridge invokes (the function policy decides)
+            await gateway.call("lambda", "Invoke", {"FunctionName": arn, "InvocationType": "Event",
+                                                    "Payload": body.encode()}, **common)
         else:
             raise AwsError("ResourceNotFoundException", f"Target {arn} cannot be invoked: cloudlet does not run "
                                                         f"{service} targets.")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import uuid
 
+import orjson
+
 from cloudlet.services.s3.common import s3_error
 
 NOTIFICATION = "notification"
@@ -145,12 +147,19 @@ class NotificationOps:
             topic = provider.find_topic(arn)
             exists = topic is not None
             policy = topic.attributes.get("Policy") if topic is not None else None
+        elif service == "lambda" and provider is not None:
+            parts = arn.split(":")
+            fn = provider.find_function(parts[4], parts[3], parts[6]) if len(parts) >= 7 else None
+            exists = fn is not None
+            policy = orjson.dumps(fn["policy"]).decode() if fn is not None and fn["policy"] else None
         if not exists:
             if service == "lambda":
                 return f"Not authorized to invoke function [{arn}]"
             return f"The destination {what} does not exist"
-        action = "sqs:SendMessage" if service == "sqs" else "sns:Publish"
+        action = {"sqs": "sqs:SendMessage", "sns": "sns:Publish", "lambda": "lambda:InvokeFunction"}[service]
         if not policy or not _service_may(policy, action, arn, bucket, self.clock.now()):
+            if service == "lambda":
+                return f"Not authorized to invoke function [{arn}]"
             return f"Permissions on the destination {what} do not allow S3 to publish notifications from this bucket"
         return None
 

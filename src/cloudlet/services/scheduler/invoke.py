@@ -6,7 +6,8 @@ The target is called as its role, as on AWS: Scheduler assumes
 Target.RoleArn as scheduler.amazonaws.com (aws:SourceArn the schedule, so
 the trust policy decides), then the call runs with the role's permissions.
 Templated targets: SQS SendMessage (Input the body; a FIFO queue's
-MessageGroupId from SqsParameters), SNS Publish, EventBridge PutEvents on
+MessageGroupId from SqsParameters), SNS Publish, Lambda Invoke
+(asynchronous), EventBridge PutEvents on
 a bus (EventBridgeParameters' Source and DetailType, Input the Detail).
 Universal targets `arn:aws:scheduler:::aws-sdk:<service>:<apiAction>` call
 that action of any service cloudlet runs, Input being its request in the
@@ -148,6 +149,9 @@ class InvokeOps:
             await gateway.call("sqs", "SendMessage", params, **common)
         elif service == "sns":
             await gateway.call("sns", "Publish", {"TopicArn": arn, "Message": payload}, **common)
+        elif service == "lambda":
+            await gateway.call("lambda", "Invoke", {"FunctionName": arn, "InvocationType": "Event",
+                                                    "Payload": payload.encode()}, **common)
         elif service == "events" and resource.startswith("event-bus/"):
             eb = target.get("EventBridgeParameters") or {}
             await gateway.call("events", "PutEvents", {"Entries": [{

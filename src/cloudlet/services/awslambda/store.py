@@ -1,0 +1,20 @@
+"""Lambda's tables: functions (configuration as the API shows it, the
+resource policy, tags), their code (zip files by SHA-256, shared by
+functions with the same code), and asynchronous invocations waiting to run
+(stored before Invoke answers 202, so a restart loses none).
+
+Migrations are appended, never edited."""
+
+MIGRATIONS = [
+    """
+    CREATE TABLE lambda_functions (
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, config TEXT NOT NULL,
+        code_sha TEXT NOT NULL, policy TEXT, tags TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (account, region, name));
+    CREATE TABLE lambda_code (sha TEXT PRIMARY KEY, data BLOB NOT NULL);
+    CREATE TABLE lambda_async (
+        id INTEGER PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
+        request_id TEXT NOT NULL, payload BLOB NOT NULL, attempt INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL, next_attempt REAL NOT NULL, leased INTEGER NOT NULL DEFAULT 0);
+    CREATE INDEX lambda_async_due ON lambda_async (next_attempt);
+    """,
+]

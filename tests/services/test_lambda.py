@@ -1,0 +1,237 @@
+"""Lambda through boto3: Python functions that really run, as their
+execution role (boto3 inside the function calls cloudlet with the role's
+permissions), logs in CloudWatch Logs, asynchronous invocations with
+retries on the virtual clock and dead-letter queues, and the services that
+invoke functions (EventBridge, SNS, S3) authorized by the function policy."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import zipfile
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.services.test_iam_enforcement import doc
+
+ACCOUNT = "000000000000"
+REGION = "us-east-1"
+
+ECHO = '''
+import os
+
+def handler(event, context):
+    print("got", event)
+    return {"event": event, "greeting": os.environ.get("GREETING"), "request": context.aws_request_id,
+            "function": context.function_name, "memory": context.memory_limit_in_mb}
+'''
+
+SEND = '''
+import json, boto3
+
+def handler(event, context):
+    sqs = boto3.client("sqs")
+    url = sqs.get_queue_url(QueueName=event["queue"])["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event["body"]))
+    return "sent"
+'''
+
+FAIL = '''
+def handler(event, context):
+    raise ValueError("no good: " + json_dumps(event))
+
+def json_dumps(value):
+    import json
+    return json.dumps(value)
+'''
+
+
+def zipped(source: str, name: str = "app.py") -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr(name, source)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def setup(cloudlet):
+    cloudlet.clock.set("2030-06-01T12:00:00Z")
+    iam = cloudlet.client("iam")
+    role = iam.create_role(RoleName="fn-role", AssumeRolePolicyDocument=doc(
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}))
+    iam.put_role_policy(RoleName="fn-role", PolicyName="basics", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents",
+                                       "sqs:GetQueueUrl", "sqs:SendMessage"], "Resource": "*"}))
+    return cloudlet.client("lambda"), role["Role"]["Arn"]
+
+
+def create(lam, role: str, name: str, source: str, **kw) -> dict:
+    return lam.create_function(FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler",
+                               Code={"ZipFile": zipped(source)}, **kw)
+
+
+def error(exc) -> tuple[str, str]:
+    return exc.value.response["Error"]["Code"], exc.value.response["Error"]["Message"]
+
+
+def test_create_and_invoke_with_logs(cloudlet, setup):
+    lam, role = setup
+    created = create(lam, role, "echo", ECHO, Environment={"Variables": {"GREETING": "hi"}}, MemorySize=256)
+    arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:echo"
+    assert (created["FunctionArn"], created["State"], created["LastUpdateStatus"], created["Version"],
+            created["Timeout"], created["MemorySize"], created["Handler"], created["PackageType"]) == (
+        arn, "Active", "Successful", "$LATEST", 3, 256, "app.handler", "Zip")
+    assert created["LastModified"] == "2030-06-01T12:00:00.000+0000"
+    assert created["CodeSize"] == len(zipped(ECHO))
+    out = lam.invoke(FunctionName="echo", Payload=json.dumps({"n": 1}), LogType="Tail")
+    assert out["StatusCode"] == 200 and out["ExecutedVersion"] == "$LATEST" and "FunctionError" not in out
+    result = json.loads(out["Payload"].read())
+    assert result["event"] == {"n": 1} and result["greeting"] == "hi"
+    assert (result["function"], result["memory"]) == ("echo", "256")  # a string, as in Lambda
+    tail = base64.b64decode(out["LogResult"]).decode().splitlines()
+    assert tail[0] == f"START RequestId: {result['request']} Version: $LATEST"
+    assert "got {'n': 1}" in tail
+    assert tail[-2] == f"END RequestId: {result['request']}"
+    assert tail[-1].startswith(f"REPORT RequestId: {result['request']}\tDuration: ")
+    logs = cloudlet.client("logs")
+    [stream] = logs.describe_log_streams(logGroupName="/aws/lambda/echo")["logStreams"]
+    assert stream["logStreamName"].startswith("2030/06/01/[$LATEST]")
+    messages = [e["message"] for e in logs.get_log_events(logGroupName="/aws/lambda/echo",
+                                                          logStreamName=stream["logStreamName"])["events"]]
+    assert messages[0].startswith("START RequestId:") and "got {'n': 1}" in messages
+    # By ARN too, and listed.
+    assert lam.invoke(FunctionName=arn, Payload=b"7")["StatusCode"] == 200
+    assert [f["FunctionName"] for f in lam.list_functions()["Functions"]] == ["echo"]
+    got = lam.get_function(FunctionName="echo")
+    assert got["Configuration"]["CodeSha256"] == created["CodeSha256"]
+    import urllib.request
+    with urllib.request.urlopen(got["Code"]["Location"]) as resp:
+        assert resp.read() == zipped(ECHO)
+
+
+def test_the_function_acts_as_its_role(cloudlet, setup):
+    lam, role = setup
+    sqs = cloudlet.client("sqs")
+    url = sqs.create_queue(QueueName="from-lambda")["QueueUrl"]
+    create(lam, role, "sender", SEND, Timeout=30)
+    out = lam.invoke(FunctionName="sender", Payload=json.dumps({"queue": "from-lambda", "body": {"ok": True}}))
+    assert json.loads(out["Payload"].read()) == "sent"
+    [message] = sqs.receive_message(QueueUrl=url)["Messages"]
+    assert json.loads(message["Body"]) == {"ok": True}
+    # The role may not create queues: the function's call is refused.
+    create(lam, role, "creator", "import boto3\ndef handler(e, c):\n    boto3.client('sqs').create_queue(QueueName='x')\n",
+           Timeout=30)
+    out = lam.invoke(FunctionName="creator")
+    assert out["FunctionError"] == "Unhandled"
+    err = json.loads(out["Payload"].read())
+    assert err["errorType"] == "ClientError" and "AccessDenied" in err["errorMessage"]
+
+
+def test_errors(setup):
+    lam, role = setup
+    cases = [
+        (dict(Role=f"arn:aws:iam::{ACCOUNT}:role/missing"),
+         ("InvalidParameterValueException", "The role defined for the function cannot be assumed by Lambda.")),
+        (dict(Environment={"Variables": {"AWS_REGION": "x"}}),
+         ("InvalidParameterValueException", "Lambda was unable to configure your environment variables because the "
+                                            "environment variables you have provided contains reserved keys that are "
+                                            "currently not supported for modification. Reserved keys used in this "
+                                            "request: AWS_REGION")),
+        (dict(Code={"ZipFile": b"not a zip"}),
+         ("InvalidParameterValueException", "Could not unzip uploaded file. Please check your file, then try to "
+                                            "upload again.")),
+    ]
+    for override, expected in cases:
+        kwargs = dict(FunctionName="f", Runtime="python3.12", Role=role, Handler="app.handler",
+                      Code={"ZipFile": zipped(ECHO)})
+        kwargs.update(override)
+        with pytest.raises(ClientError) as exc:
+            lam.create_function(**kwargs)
+        assert error(exc) == expected
+    create(lam, role, "f", ECHO)
+    with pytest.raises(ClientError) as exc:
+        create(lam, role, "f", ECHO)
+    assert error(exc) == ("ResourceConflictException", "Function already exist: f")
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName="nope")
+    assert error(exc) == ("ResourceNotFoundException",
+                          f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:nope")
+    with pytest.raises(ClientError) as exc:
+        lam.get_policy(FunctionName="f")
+    assert error(exc) == ("ResourceNotFoundException", "The resource you requested does not exist.")
+
+
+def test_async_invocations_retry_on_the_clock_then_dead_letter(cloudlet, setup):
+    lam, role = setup
+    sqs = cloudlet.client("sqs")
+    dlq_url = sqs.create_queue(QueueName="fn-dlq")["QueueUrl"]
+    create(lam, role, "failing", FAIL, DeadLetterConfig={"TargetArn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:fn-dlq"})
+    assert lam.invoke(FunctionName="failing", InvocationType="Event", Payload=b'{"a": 1}')["StatusCode"] == 202
+    cloudlet.clock.advance(0)  # (runs what is due now and waits for it)
+    logs = cloudlet.client("logs")
+    assert len(logs.describe_log_streams(logGroupName="/aws/lambda/failing")["logStreams"]) == 1
+    cloudlet.clock.advance(60)
+    cloudlet.clock.advance(120)
+    assert len(logs.describe_log_streams(logGroupName="/aws/lambda/failing")["logStreams"]) == 3  # 1 + 2 retries
+    [dead] = sqs.receive_message(QueueUrl=dlq_url, MessageAttributeNames=["All"])["Messages"]
+    assert json.loads(dead["Body"]) == {"a": 1}
+    assert dead["MessageAttributes"]["ErrorMessage"]["StringValue"] == 'no good: {"a": 1}'
+    stats = cloudlet.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/Lambda", MetricName="Errors", Dimensions=[{"Name": "FunctionName", "Value": "failing"}],
+        StartTime="2030-06-01T11:00:00Z", EndTime="2030-06-01T13:00:00Z", Period=3600, Statistics=["Sum"])
+    assert [p["Sum"] for p in stats["Datapoints"]] == [3.0]
+
+
+def test_services_invoke_functions_as_the_policy_allows(cloudlet, setup):
+    lam, role = setup
+    sqs = cloudlet.client("sqs")
+    out_url = sqs.create_queue(QueueName="seen")["QueueUrl"]
+    relay = ('import json, boto3\n'
+             'def handler(event, context):\n'
+             '    sqs = boto3.client("sqs")\n'
+             '    url = sqs.get_queue_url(QueueName="seen")["QueueUrl"]\n'
+             '    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(event))\n')
+    fn = create(lam, role, "relay", relay, Timeout=30)["FunctionArn"]
+    events = cloudlet.client("events")
+    rule = events.put_rule(Name="to-fn", EventPattern=json.dumps({"source": ["app"]}))["RuleArn"]
+    events.put_targets(Rule="to-fn", Targets=[{"Id": "fn", "Arn": fn}])
+    events.put_events(Entries=[{"Source": "app", "DetailType": "t", "Detail": "{}"}])
+    cloudlet.clock.advance(0)
+    assert sqs.receive_message(QueueUrl=out_url).get("Messages") is None  # no permission yet: not invoked
+    statement = lam.add_permission(FunctionName="relay", StatementId="events", Action="lambda:InvokeFunction",
+                                   Principal="events.amazonaws.com", SourceArn=rule)["Statement"]
+    assert json.loads(statement) == {"Sid": "events", "Effect": "Allow",
+                                     "Principal": {"Service": "events.amazonaws.com"},
+                                     "Action": "lambda:InvokeFunction", "Resource": fn,
+                                     "Condition": {"ArnLike": {"AWS:SourceArn": rule}}}
+    event_id = events.put_events(Entries=[{"Source": "app", "DetailType": "t", "Detail": "{}"}])["Entries"][0][
+        "EventId"]
+    cloudlet.clock.advance(0)
+    [got] = sqs.receive_message(QueueUrl=out_url, WaitTimeSeconds=5)["Messages"]
+    assert json.loads(got["Body"])["id"] == event_id
+    sqs.delete_message(QueueUrl=out_url, ReceiptHandle=got["ReceiptHandle"])
+
+    sns = cloudlet.client("sns")
+    topic = sns.create_topic(Name="to-fn")["TopicArn"]
+    lam.add_permission(FunctionName="relay", StatementId="sns", Action="lambda:InvokeFunction",
+                       Principal="sns.amazonaws.com", SourceArn=topic)
+    sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=fn)
+    sns.publish(TopicArn=topic, Message="hello function")
+    cloudlet.clock.advance(0)
+    [got] = sqs.receive_message(QueueUrl=out_url, WaitTimeSeconds=5)["Messages"]
+    record = json.loads(got["Body"])["Records"][0]
+    assert record["EventSource"] == "aws:sns" and record["Sns"]["Message"] == "hello function"
+
+    s3 = cloudlet.client("s3")
+    s3.create_bucket(Bucket="uploads")
+    lam.add_permission(FunctionName="relay", StatementId="s3", Action="lambda:InvokeFunction",
+                       Principal="s3.amazonaws.com", SourceArn="arn:aws:s3:::uploads", SourceAccount=ACCOUNT)
+    s3.put_bucket_notification_configuration(Bucket="uploads", NotificationConfiguration={
+        "LambdaFunctionConfigurations": [{"LambdaFunctionArn": fn, "Events": ["s3:ObjectCreated:*"]}]})
+    s3.put_object(Bucket="uploads", Key="a.txt", Body=b"hi")
+    cloudlet.clock.advance(0)
+    [got] = sqs.receive_message(QueueUrl=out_url, WaitTimeSeconds=5)["Messages"]
+    [record] = json.loads(got["Body"])["Records"]
+    assert (record["eventName"], record["s3"]["object"]["key"]) == ("ObjectCreated:Put", "a.txt")
