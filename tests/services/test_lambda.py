@@ -235,3 +235,55 @@ def test_services_invoke_functions_as_the_policy_allows(cloudlet, setup):
     [got] = sqs.receive_message(QueueUrl=out_url, WaitTimeSeconds=5)["Messages"]
     [record] = json.loads(got["Body"])["Records"]
     assert (record["eventName"], record["s3"]["object"]["key"]) == ("ObjectCreated:Put", "a.txt")
+
+
+def test_sqs_event_source_mapping(cloudlet, setup):
+    lam, role = setup
+    iam, sqs = cloudlet.client("iam"), cloudlet.client("sqs")
+    in_url = sqs.create_queue(QueueName="work")["QueueUrl"]
+    work_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:work"
+    out_url = sqs.create_queue(QueueName="done")["QueueUrl"]
+    worker = ('import json, boto3\n'
+              'def handler(event, context):\n'
+              '    sqs = boto3.client("sqs")\n'
+              '    url = sqs.get_queue_url(QueueName="done")["QueueUrl"]\n'
+              '    failures = []\n'
+              '    for r in event["Records"]:\n'
+              '        if r["body"] == "bad":\n'
+              '            failures.append({"itemIdentifier": r["messageId"]})\n'
+              '        else:\n'
+              '            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(\n'
+              '                {"body": r["body"], "source": r["eventSource"], "arn": r["eventSourceARN"],\n'
+              '                 "count": r["attributes"]["ApproximateReceiveCount"]}))\n'
+              '    return {"batchItemFailures": failures}\n')
+    create(lam, role, "worker", worker, Timeout=30)
+    with pytest.raises(ClientError) as exc:  # the role may not receive yet
+        lam.create_event_source_mapping(EventSourceArn=work_arn, FunctionName="worker")
+    assert error(exc) == ("InvalidParameterValueException",
+                          "The function execution role does not have permissions to call ReceiveMessage on SQS")
+    iam.put_role_policy(RoleName="fn-role", PolicyName="consume", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+         "Resource": work_arn}))
+    mapping = lam.create_event_source_mapping(EventSourceArn=work_arn, FunctionName="worker", BatchSize=5,
+                                              FunctionResponseTypes=["ReportBatchItemFailures"])
+    assert (mapping["State"], mapping["BatchSize"], mapping["EventSourceArn"]) == ("Creating", 5, work_arn)
+    for body in ("one", "bad", "two"):
+        sqs.send_message(QueueUrl=in_url, MessageBody=body)
+    seen = []
+    while len(seen) < 2:
+        got = sqs.receive_message(QueueUrl=out_url, WaitTimeSeconds=10, MaxNumberOfMessages=10).get("Messages", [])
+        assert got, f"the function processed {len(seen)} of 2 messages"
+        for m in got:
+            sqs.delete_message(QueueUrl=out_url, ReceiptHandle=m["ReceiptHandle"])
+            seen.append(json.loads(m["Body"]))
+    assert sorted(s["body"] for s in seen) == ["one", "two"]
+    assert {(s["source"], s["arn"]) for s in seen} == {("aws:sqs", work_arn)}
+    cloudlet.clock.advance(0)  # (waits for the batch under way to finish)
+    # "bad" was reported as failed: still in the queue (in flight until its visibility timeout ends).
+    attrs = sqs.get_queue_attributes(QueueUrl=in_url, AttributeNames=["ApproximateNumberOfMessages",
+                                                                     "ApproximateNumberOfMessagesNotVisible"])
+    assert attrs["Attributes"] == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "1"}
+    [listed] = lam.list_event_source_mappings(FunctionName="worker")["EventSourceMappings"]
+    assert listed["UUID"] == mapping["UUID"] and listed["State"] == "Enabled"
+    lam.delete_event_source_mapping(UUID=mapping["UUID"])
+    assert lam.list_event_source_mappings()["EventSourceMappings"] == []

@@ -283,8 +283,9 @@ class InvokeOps:
         move answers once the runs it made due are done."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._async_tasks():
+        while True:
+            pending = set(self._async_tasks()) | set(self.esm_batches())
             left = deadline - loop.time()
-            if left <= 0:
+            if not pending or left <= 0:
                 return
-            await asyncio.wait(set(self._async_tasks()), timeout=left)
+            await asyncio.wait(pending, timeout=left)

@@ -23,6 +23,7 @@ import zipfile
 import orjson
 
 from cloudlet.errors import AwsError
+from cloudlet.services.awslambda.esm import EventSourceMappingOps
 from cloudlet.services.awslambda.invoke import InvokeOps
 from cloudlet.services.awslambda.store import MIGRATIONS
 from cloudlet.services.base import Service
@@ -52,12 +53,19 @@ def _last_modified(epoch: float) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}+0000"
 
 
-class LambdaService(InvokeOps, Service):
+class LambdaService(InvokeOps, EventSourceMappingOps, Service):
     model_name = "lambda"
     migrations = MIGRATIONS
 
     def start(self) -> None:
         self.recover_async()
+        self.start_pollers()
+
+    def stop(self) -> None:
+        self.stop_pollers()
+
+    def reset(self) -> None:
+        self.stop_pollers()
 
     # -- names and lookups ----------------------------------------------------------------
 

@@ -17,4 +17,10 @@ MIGRATIONS = [
         created REAL NOT NULL, next_attempt REAL NOT NULL, leased INTEGER NOT NULL DEFAULT 0);
     CREATE INDEX lambda_async_due ON lambda_async (next_attempt);
     """,
+    # Event source mappings (esm.py): SQS queues polled for a function.
+    """
+    CREATE TABLE lambda_esm (
+        uuid TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, function TEXT NOT NULL,
+        source_arn TEXT NOT NULL, config TEXT NOT NULL, created REAL NOT NULL, modified REAL NOT NULL);
+    """,
 ]
