@@ -287,3 +287,43 @@ def test_sqs_event_source_mapping(cloudlet, setup):
     assert listed["UUID"] == mapping["UUID"] and listed["State"] == "Enabled"
     lam.delete_event_source_mapping(UUID=mapping["UUID"])
     assert lam.list_event_source_mappings()["EventSourceMappings"] == []
+
+
+def test_versions_and_aliases(cloudlet, setup):
+    lam, role = setup
+    create(lam, role, "versioned", "def handler(e, c):\n    return 'one'\n")
+    v1 = lam.publish_version(FunctionName="versioned", Description="first")
+    assert (v1["Version"], v1["FunctionArn"], v1["Description"]) == (
+        "1", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:versioned:1", "first")
+    assert lam.publish_version(FunctionName="versioned")["Version"] == "1"  # nothing changed since
+    lam.update_function_code(FunctionName="versioned", ZipFile=zipped("def handler(e, c):\n    return 'two'\n"))
+    assert lam.publish_version(FunctionName="versioned")["Version"] == "2"
+    assert [v["Version"] for v in lam.list_versions_by_function(FunctionName="versioned")["Versions"]] == [
+        "$LATEST", "1", "2"]
+    alias = lam.create_alias(FunctionName="versioned", Name="prod", FunctionVersion="1")
+    assert alias["AliasArn"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:versioned:prod"
+
+    def call(**kw):
+        out = lam.invoke(FunctionName="versioned", **kw)
+        return json.loads(out["Payload"].read()), out["ExecutedVersion"]
+
+    assert call() == ("two", "$LATEST")
+    assert call(Qualifier="1") == ("one", "1")
+    assert call(Qualifier="prod") == ("one", "1")
+    assert json.loads(lam.invoke(FunctionName="versioned:prod")["Payload"].read()) == "one"
+    # All traffic to version 2 through the routing weights, then by the alias's version.
+    lam.update_alias(FunctionName="versioned", Name="prod", RoutingConfig={"AdditionalVersionWeights": {"2": 1.0}})
+    assert call(Qualifier="prod") == ("two", "2")
+    lam.update_alias(FunctionName="versioned", Name="prod", FunctionVersion="2", RoutingConfig={})
+    assert call(Qualifier="prod") == ("two", "2")
+    assert lam.get_function_configuration(FunctionName="versioned", Qualifier="1")["Version"] == "1"
+    with pytest.raises(ClientError) as exc:
+        lam.delete_function(FunctionName="versioned", Qualifier="2")
+    assert error(exc) == ("ResourceConflictException",
+                          "Unable to delete version because the following aliases reference it: [prod]")
+    lam.delete_function(FunctionName="versioned", Qualifier="1")
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName="versioned", Qualifier="1")
+    assert error(exc) == ("ResourceNotFoundException",
+                          f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:versioned:1")
+    assert [a["Name"] for a in lam.list_aliases(FunctionName="versioned")["Aliases"]] == ["prod"]

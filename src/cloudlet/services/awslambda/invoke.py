@@ -87,11 +87,7 @@ class InvokeOps:
     # -- Invoke -------------------------------------------------------------------------------
 
     async def Invoke(self, ctx, params):
-        fn = self.function(ctx, params["FunctionName"])
-        qualifier = params.get("Qualifier")
-        if qualifier not in (None, "$LATEST"):
-            raise AwsError("ResourceNotFoundException",
-                           f"Function not found: {fn['config']['FunctionArn']}:{qualifier}", 404)
+        fn, version = self.resolve(ctx, params["FunctionName"], params)
         kind = params.get("InvocationType") or "RequestResponse"
         payload = params.get("Payload") or b""
         if isinstance(payload, str):
@@ -103,14 +99,14 @@ class InvokeOps:
                 raise AwsError("RequestEntityTooLargeException", f"{len(payload)} byte payload is too large for the "
                                                                  "Event invocation type (limit 262144 bytes)", 413)
             request_id = str(uuid.uuid4())
-            self.enqueue(fn, request_id, payload)
+            self.enqueue(fn, request_id, payload, version)
             return {"StatusCode": 202, "Payload": b""}
         if len(payload) > MAX_SYNC_PAYLOAD:
             raise AwsError("RequestEntityTooLargeException", f"{len(payload)} byte payload is too large for the "
                                                              "RequestResponse invocation type (limit 6291456 bytes)",
                            413)
-        result = await self.run(fn, payload, str(uuid.uuid4()), params.get("ClientContext"))
-        out = {"StatusCode": 200, "Payload": result.payload, "ExecutedVersion": "$LATEST"}
+        result = await self.run(fn, payload, str(uuid.uuid4()), params.get("ClientContext"), version)
+        out = {"StatusCode": 200, "Payload": result.payload, "ExecutedVersion": version}
         if result.error_type:
             out["FunctionError"] = result.error_type
         if params.get("LogType") == "Tail":
@@ -126,7 +122,8 @@ class InvokeOps:
 
     # -- one run -----------------------------------------------------------------------------------
 
-    async def run(self, fn: dict, payload: bytes, request_id: str, client_context: str | None = None):
+    async def run(self, fn: dict, payload: bytes, request_id: str, client_context: str | None = None,
+                  version: str = "$LATEST"):
         from cloudlet.services.awslambda import runtime
 
         config = fn["config"]
@@ -138,14 +135,14 @@ class InvokeOps:
                 "errorType": "Lambda.AccessDeniedException"}), error_type="Unhandled", log_lines=[],
                 duration_ms=0.0, timed_out=False)
         now = self.clock.now()
-        stream = f"{_dt.datetime.fromtimestamp(now, _dt.timezone.utc):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        stream = f"{_dt.datetime.fromtimestamp(now, _dt.timezone.utc):%Y/%m/%d}/[{version}]{uuid.uuid4().hex}"
         group = config["LoggingConfig"]["LogGroup"]
         env = {
             "AWS_ACCESS_KEY_ID": issued.access_key, "AWS_SECRET_ACCESS_KEY": issued.secret,
             "AWS_SESSION_TOKEN": issued.session_token or "", "AWS_REGION": fn["region"],
             "AWS_DEFAULT_REGION": fn["region"], "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.cloud.settings.port}",
             "AWS_LAMBDA_FUNCTION_NAME": fn["name"], "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config["MemorySize"]),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_GROUP_NAME": group,
+            "AWS_LAMBDA_FUNCTION_VERSION": version, "AWS_LAMBDA_LOG_GROUP_NAME": group,
             "AWS_LAMBDA_LOG_STREAM_NAME": stream, "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{config['Runtime']}",
         }
@@ -154,7 +151,7 @@ class InvokeOps:
             code_dir=self.code_dir(fn["code_sha"]), handler=config["Handler"], payload=payload, env=env,
             request_id=request_id, function_name=fn["name"], function_arn=config["FunctionArn"],
             memory_mb=config["MemorySize"], timeout_s=float(config["Timeout"]), log_group=group, log_stream=stream,
-            client_context=client_context)
+            version=version, client_context=client_context)
         result = await runtime.invoke(invocation)
         dims = {"FunctionName": fn["name"]}
         metrics = self.cloud.metrics
@@ -190,12 +187,14 @@ class InvokeOps:
     def _async_tasks(self) -> set:
         return self.__dict__.setdefault("_async_inflight", set())
 
-    def enqueue(self, fn: dict, request_id: str, payload: bytes) -> None:
+    def enqueue(self, fn: dict, request_id: str, payload: bytes, version: str = "$LATEST") -> None:
         now = self.clock.now()
+        # (the version that runs travels with the name: "fn" or "fn:3")
+        name = fn["name"] if version == "$LATEST" else f"{fn['name']}:{version}"
         with self.storage.tx():
             self.storage.execute("INSERT INTO lambda_async (account, region, name, request_id, payload, created, "
                                  "next_attempt) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                                 (fn["account"], fn["region"], fn["name"], request_id, payload, now, now))
+                                 (fn["account"], fn["region"], name, request_id, payload, now, now))
         self._kick(now)
 
     def _kick(self, when: float) -> None:
@@ -230,11 +229,16 @@ class InvokeOps:
 
     async def _run_one(self, row) -> None:
         row_id, account, region, name, request_id, payload, attempt = row
+        name, _, version = name.partition(":")
+        version = version or "$LATEST"
         fn = self.find_function(account, region, name)
+        if fn is not None and version != "$LATEST":
+            found = self._version(fn, version)
+            fn = None if found is None else dict(fn, config=found["config"], code_sha=found["code_sha"])
         if fn is None:
             self._done(row_id)
             return
-        result = await self.run(fn, bytes(payload), request_id)
+        result = await self.run(fn, bytes(payload), request_id, version=version)
         if not result.error_type:
             self._done(row_id)
             return

@@ -26,6 +26,7 @@ from cloudlet.errors import AwsError
 from cloudlet.services.awslambda.esm import EventSourceMappingOps
 from cloudlet.services.awslambda.invoke import InvokeOps
 from cloudlet.services.awslambda.store import MIGRATIONS
+from cloudlet.services.awslambda.versions import VersionOps
 from cloudlet.services.base import Service
 
 MAX_ZIP = 50 * 1024 * 1024
@@ -53,7 +54,7 @@ def _last_modified(epoch: float) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}+0000"
 
 
-class LambdaService(InvokeOps, EventSourceMappingOps, Service):
+class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, Service):
     model_name = "lambda"
     migrations = MIGRATIONS
 
@@ -252,11 +253,33 @@ class LambdaService(InvokeOps, EventSourceMappingOps, Service):
         self._save(fn)
         return config
 
+    def _qualified(self, ctx, params) -> dict:
+        """The function, or the version its Qualifier names (an alias: its
+        primary version)."""
+        fn = self.function(ctx, params["FunctionName"])
+        qualifier = self.qualifier_of(params["FunctionName"], params)
+        if qualifier in (None, "$LATEST"):
+            return fn
+        version = qualifier
+        if not qualifier.isdigit():
+            alias = self._alias(fn, qualifier)
+            if alias is None:
+                raise AwsError("ResourceNotFoundException",
+                               f"Function not found: {fn['config']['FunctionArn']}:{qualifier}", 404)
+            version = alias["FunctionVersion"]
+            if version == "$LATEST":
+                return fn
+        found = self._version(fn, version)
+        if found is None:
+            raise AwsError("ResourceNotFoundException",
+                           f"Function not found: {fn['config']['FunctionArn']}:{qualifier}", 404)
+        return dict(fn, config=found["config"], code_sha=found["code_sha"])
+
     def GetFunctionConfiguration(self, ctx, params):
-        return self.function(ctx, params["FunctionName"])["config"]
+        return self._qualified(ctx, params)["config"]
 
     def GetFunction(self, ctx, params):
-        fn = self.function(ctx, params["FunctionName"])
+        fn = self._qualified(ctx, params)
         location = (f"http://localhost:{self.cloud.settings.port}/_cloudlet/lambda/code/"
                     f"{base64.urlsafe_b64encode(base64.b64decode(fn['code_sha'])).decode().rstrip('=')}")
         out = {"Configuration": fn["config"], "Code": {"RepositoryType": "S3", "Location": location}}
@@ -277,11 +300,17 @@ class LambdaService(InvokeOps, EventSourceMappingOps, Service):
 
     def DeleteFunction(self, ctx, params):
         fn = self.function(ctx, params["FunctionName"])
+        qualifier = self.qualifier_of(params["FunctionName"], params)
+        if qualifier is not None:
+            self.delete_version(fn, qualifier)
+            return {"StatusCode": 204}
+        key = (fn["account"], fn["region"], fn["name"])
         with self.storage.tx():
-            self.storage.execute("DELETE FROM lambda_functions WHERE account = ? AND region = ? AND name = ?",
-                                 (fn["account"], fn["region"], fn["name"]))
-            self.storage.execute("DELETE FROM lambda_code WHERE sha = ? AND NOT EXISTS (SELECT 1 FROM "
-                                 "lambda_functions WHERE code_sha = ?)", (fn["code_sha"], fn["code_sha"]))
+            for table in ("lambda_functions", "lambda_versions", "lambda_aliases"):
+                self.storage.execute(f"DELETE FROM {table} WHERE account = ? AND region = ? AND name = ?", key)
+            self.storage.execute("DELETE FROM lambda_code WHERE NOT EXISTS (SELECT 1 FROM lambda_functions f WHERE "
+                                 "f.code_sha = lambda_code.sha) AND NOT EXISTS (SELECT 1 FROM lambda_versions v "
+                                 "WHERE v.code_sha = lambda_code.sha)")
         return {"StatusCode": 204}
 
     def _revised(self, fn: dict, params: dict) -> None:

@@ -1,7 +1,12 @@
-"""Run a Lambda Python function for real, one fresh process per invocation.
+"""Run a Lambda function for real, one fresh process per invocation.
 
-Every invocation is a cold start: a new interpreter runs bootstrap.py, which
-imports the handler (Lambda's init phase) and calls it once (the invoke
+Python runtimes (python3.x) run bootstrap.py on an interpreter, Node.js ones
+(nodejs18.x, nodejs20.x, nodejs22.x) run bootstrap.js on the machine's node,
+whatever its version. Both speak the same protocol to this module: framed
+log records on the output pipe, the result in a file.
+
+Every invocation is a cold start: a new process runs the bootstrap, which
+loads the handler (Lambda's init phase) and calls it once (the invoke
 phase). So module-level code runs on every invocation, its output comes before
 START as in Lambda, and REPORT carries an Init Duration every time.
 
@@ -15,8 +20,9 @@ What Lambda does around the runtime is done here, in its words:
     and including a cold start's init (Lambda bills INIT since August 2025).
 
 Not emulated: INIT_START (there is no runtime version to name), XRAY lines,
-the memory limit (Max Memory Used is measured, never enforced), the JSON log
-format, layers (/opt). The child sees only the environment built here, never
+the memory limit (Max Memory Used is measured, never enforced; node's heap
+is sized from it as Lambda's bootstrap does), the JSON log format, layers
+(/opt) and the AWS SDK Lambda bundles with Node.js. The child sees only the environment built here, never
 cloudlet's own.
 """
 
@@ -27,6 +33,7 @@ import json
 import math
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -35,6 +42,7 @@ import time
 from dataclasses import dataclass
 
 BOOTSTRAP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bootstrap.py")
+BOOTSTRAP_JS = os.path.join(os.path.dirname(BOOTSTRAP), "bootstrap.js")
 INIT_LIMIT_S = 10.0
 # Output still in the pipe once the process group is gone is read for this
 # long at most (a daemon that left the group can hold the pipe open forever).
@@ -56,6 +64,7 @@ class Invocation:
     log_stream: str
     version: str = "$LATEST"
     client_context: str | None = None   # base64 JSON, as Invoke's ClientContext
+    runtime: str = "python3.12"          # "python3.x" or "nodejs18.x" / "nodejs20.x" / "nodejs22.x"
 
 
 @dataclass
@@ -83,6 +92,11 @@ class _Run:
     exit_reason: str | None = None
 
 
+def node_available() -> bool:
+    """Whether the Node.js runtimes can run: a node on PATH."""
+    return shutil.which("node") is not None
+
+
 def _environment(inv: Invocation) -> dict[str, str]:
     env = {
         "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
@@ -102,6 +116,23 @@ def _environment(inv: Invocation) -> dict[str, str]:
     if "AWS_REGION" in env:  # Lambda sets both
         env.setdefault("AWS_DEFAULT_REGION", env["AWS_REGION"])
     return env
+
+
+def _node_command(inv: Invocation, env: dict[str, str]) -> list[str]:
+    """What Lambda's /var/runtime/bootstrap does for Node.js: NODE_PATH when
+    the function sets none (the layers' and the runtime's directories have no
+    counterpart here, the code's node_modules stands for them), the heap
+    sized from the memory setting, and node on the runtime's entry point."""
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError(f"{inv.runtime} functions need node, and there is none on PATH")
+    env.setdefault("AWS_EXECUTION_ENV", f"AWS_Lambda_{inv.runtime}")
+    if not env.get("NODE_PATH"):
+        env["NODE_PATH"] = os.pathsep.join([os.path.join(inv.code_dir, "node_modules"), inv.code_dir])
+    new_space = inv.memory_mb // 10
+    return [node, "--expose-gc", "--max-http-header-size", "81920",
+            f"--max-semi-space-size={max(new_space // 2, 1)}",
+            f"--max-old-space-size={max(inv.memory_mb - new_space, 16)}", BOOTSTRAP_JS]
 
 
 class _LogParser:
@@ -237,7 +268,7 @@ async def _first(events: list[asyncio.Event], timeout: float) -> None:
             t.cancel()
 
 
-async def _run(inv: Invocation, python: str, env: dict[str, str], *, suppressed: bool) -> _Run:
+async def _run(inv: Invocation, command: list[str], env: dict[str, str], *, suppressed: bool) -> _Run:
     """One process. A first init gets INIT_LIMIT_S and the handler the timeout
     from the end of init; a suppressed init shares the timeout with the handler."""
     token = secrets.token_hex(8)
@@ -252,7 +283,7 @@ async def _run(inv: Invocation, python: str, env: dict[str, str], *, suppressed:
     started = time.perf_counter()
     try:
         transport, proto = await asyncio.get_running_loop().subprocess_exec(
-            lambda: _Protocol(parser), python, "-u", "-s", "-B", BOOTSTRAP, json.dumps(meta),
+            lambda: _Protocol(parser), *command, json.dumps(meta),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             cwd=inv.code_dir, env=env, start_new_session=True)
         pid, killed = transport.get_pid(), False
@@ -335,15 +366,24 @@ def _compact(doc: dict) -> bytes:
 
 
 async def invoke(inv: Invocation, python: str = sys.executable) -> Result:
+    """Run one invocation on inv.runtime: python3.x on `python` (cloudlet's
+    own interpreter by default), nodejs* on node (RuntimeError without one,
+    see node_available). Other runtimes are a ValueError."""
     env = _environment(inv)
+    if inv.runtime.startswith("python"):
+        command = [python, "-u", "-s", "-B", BOOTSTRAP]
+    elif inv.runtime.startswith("nodejs"):
+        command = _node_command(inv, env)
+    else:
+        raise ValueError(f"unsupported runtime {inv.runtime!r}")
     lines: list[str] = []
-    run = await _run(inv, python, env, suppressed=False)
+    run = await _run(inv, command, env, suppressed=False)
     cold_init = run.init_ms
     if run.init_ms is None:
         # A failed or overlong first init: Lambda reports it, then inits
         # again inside the invocation, against the function's timeout.
         lines += run.init_lines + [_init_report(run, "init")]
-        run = await _run(inv, python, env, suppressed=True)
+        run = await _run(inv, command, env, suppressed=True)
     lines += run.init_lines
     if run.init_ms is None and run.outcome in ("init_error", "exit", "timeout"):
         lines.append(_init_report(run, "invoke"))

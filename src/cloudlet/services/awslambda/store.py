@@ -23,4 +23,13 @@ MIGRATIONS = [
         uuid TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, function TEXT NOT NULL,
         source_arn TEXT NOT NULL, config TEXT NOT NULL, created REAL NOT NULL, modified REAL NOT NULL);
     """,
+    # Published versions (a snapshot of configuration and code) and aliases.
+    """
+    CREATE TABLE lambda_versions (
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,
+        config TEXT NOT NULL, code_sha TEXT NOT NULL, PRIMARY KEY (account, region, name, version));
+    CREATE TABLE lambda_aliases (
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, alias TEXT NOT NULL, config TEXT NOT NULL,
+        PRIMARY KEY (account, region, name, alias));
+    """,
 ]
