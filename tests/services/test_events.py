@@ -388,3 +388,41 @@ def test_cloudwatch_logs_target_needs_the_log_resource_policy(cloudlet, clients)
     [logged] = logs.get_log_events(logGroupName="/aws/events/orders", logStreamName=event_id)["events"]
     assert logged["timestamp"] == int(NOW.timestamp() * 1000)
     assert json.loads(logged["message"])["detail"] == {"n": 2}
+
+
+def test_archives_and_replays(cloudlet, clients):
+    events, sqs = clients
+    bus = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/default"
+    archive = events.create_archive(ArchiveName="orders", EventSourceArn=bus, RetentionDays=7,
+                                    EventPattern=json.dumps({"source": ["app.orders"]}))
+    assert archive["ArchiveArn"] == f"arn:aws:events:{REGION}:{ACCOUNT}:archive/orders"
+    assert archive["State"] == "ENABLED"
+    for n in range(3):
+        put(events, detail={"n": n})
+        cloudlet.clock.advance(60)
+    put(events, source="app.other", detail={"n": 99})  # not archived: the pattern wants orders
+    described = events.describe_archive(ArchiveName="orders")
+    assert (described["EventCount"], described["RetentionDays"]) == (3, 7)
+    # Replay the first two minutes to a rule created afterwards.
+    rule = events.put_rule(Name="late", EventPattern=json.dumps({"source": ["app.orders"]}))["RuleArn"]
+    url, queue_arn = queue_for_rules(sqs, "replayed", [rule])
+    events.put_targets(Rule="late", Targets=[{"Id": "q", "Arn": queue_arn}])
+    out = events.start_replay(ReplayName="first-two", EventSourceArn=archive["ArchiveArn"],
+                              EventStartTime=NOW, EventEndTime=datetime(2030, 6, 1, 12, 2, tzinfo=timezone.utc),
+                              Destination={"Arn": bus, "FilterArns": [rule]})
+    assert out["State"] == "STARTING"
+    cloudlet.clock.advance(0)
+    replayed = bodies(sqs, url)
+    assert [(e["detail"], e["replay-name"]) for e in replayed] == [({"n": 0}, "first-two"), ({"n": 1}, "first-two")]
+    replay = events.describe_replay(ReplayName="first-two")
+    assert replay["State"] == "COMPLETED" and replay["EventLastReplayedTime"] == datetime(2030, 6, 1, 12, 1,
+                                                                                           tzinfo=timezone.utc)
+    assert events.describe_archive(ArchiveName="orders")["EventCount"] == 3  # replays are not archived again
+    with pytest.raises(ClientError) as exc:
+        events.cancel_replay(ReplayName="first-two")
+    assert exc.value.response["Error"]["Code"] == "IllegalStatusException"
+    # Retention on the clock.
+    cloudlet.clock.advance(8 * 86400)
+    assert events.describe_archive(ArchiveName="orders")["EventCount"] == 0
+    events.delete_archive(ArchiveName="orders")
+    assert events.list_archives()["Archives"] == []

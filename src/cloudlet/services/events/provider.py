@@ -18,6 +18,7 @@ import orjson
 from cloudlet.errors import AwsError
 from cloudlet.services.base import Service
 from cloudlet.services.events.apihttp import ApiHttpOps
+from cloudlet.services.events.archives import ArchiveOps
 from cloudlet.services.events.connections import ConnectionOps
 from cloudlet.services.events.routing import RoutingOps
 from cloudlet.services.events.rules import RuleOps
@@ -80,16 +81,18 @@ class Bus:
         return bus_arn(self.region, self.account, self.name)
 
 
-class EventsService(RuleOps, RoutingOps, ConnectionOps, ApiHttpOps, Service):
+class EventsService(RuleOps, RoutingOps, ConnectionOps, ApiHttpOps, ArchiveOps, Service):
     model_name = "events"
     migrations = MIGRATIONS
 
     def start(self) -> None:
         self.start_routing()
         self.recover_http()
+        self.start_archives()
 
     def reset(self) -> None:
         self._rules_cache = {}
+        self.archives_changed()
 
     # -- names ------------------------------------------------------------------
 

@@ -142,17 +142,23 @@ class RoutingOps:
     # -- routing ------------------------------------------------------------------
 
     async def route(self, account: str, region: str, bus: str, event: dict, *,
-                    read_only_management: bool = False) -> int:
-        """Send an event to the targets of the rules of a bus it matches;
-        the number of rules it triggered."""
+                    read_only_management: bool = False, only_rules: set | None = None) -> int:
+        """Send an event to the targets of the rules of a bus it matches
+        (of `only_rules`, by ARN, for a replay), archiving it where an
+        archive of the bus wants it; the number of rules it triggered."""
         rules = self._rules(account, region).get(bus)
-        if not rules:
+        archives = self._archives_of(account, region, bus)
+        if not rules and not archives:
             return 0
         text = orjson.dumps(event).decode()
         document = parse_event(text)
+        if archives:
+            self.archive(account, region, bus, event, text, document)
         triggered = 0
-        for rule in rules:
+        for rule in rules or ():
             if rule.state == "DISABLED":
+                continue
+            if only_rules is not None and rule.arn not in only_rules:
                 continue
             if read_only_management and rule.state != "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS":
                 continue

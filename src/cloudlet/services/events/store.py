@@ -43,4 +43,17 @@ MIGRATIONS = [
         leased INTEGER NOT NULL DEFAULT 0);
     CREATE INDEX events_http_due ON events_http_deliveries (next_attempt);
     """,
+    # Archives (the events they keep, in the order they came) and replays.
+    """
+    CREATE TABLE events_archives (
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, source_arn TEXT NOT NULL, pattern TEXT,
+        retention INTEGER NOT NULL, description TEXT, created REAL NOT NULL, PRIMARY KEY (account, region, name));
+    CREATE TABLE events_archived (
+        id INTEGER PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, archive TEXT NOT NULL,
+        time REAL NOT NULL, event TEXT NOT NULL);
+    CREATE INDEX events_archived_by_time ON events_archived (account, region, archive, time, id);
+    CREATE TABLE events_replays (
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, config TEXT NOT NULL,
+        PRIMARY KEY (account, region, name));
+    """,
 ]
