@@ -122,6 +122,11 @@ class Scheduler:
             except asyncio.TimeoutError:
                 pass
 
+    def due(self) -> bool:
+        """Whether some job is due now."""
+        now = self.clock.now()
+        return any(job.next_run <= now for job in self._jobs.values())
+
     async def run_due(self) -> int:
         """Run every job that is due now; returns how many ran."""
         ran = 0

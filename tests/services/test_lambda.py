@@ -49,9 +49,11 @@ def json_dumps(value):
 
 
 def zipped(source: str, name: str = "app.py") -> bytes:
+    """A zip of one file, the same bytes for the same source (a fixed
+    timestamp, not the time of the call)."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as archive:
-        archive.writestr(name, source)
+        archive.writestr(zipfile.ZipInfo(name, date_time=(2030, 1, 1, 0, 0, 0)), source)
     return buf.getvalue()
 
 
@@ -327,3 +329,26 @@ def test_versions_and_aliases(cloudlet, setup):
     assert error(exc) == ("ResourceNotFoundException",
                           f"Function not found: arn:aws:lambda:{REGION}:{ACCOUNT}:function:versioned:1")
     assert [a["Name"] for a in lam.list_aliases(FunctionName="versioned")["Aliases"]] == ["prod"]
+
+
+NODE = '''
+exports.handler = async (event, context) => {
+  console.log("node got", JSON.stringify(event));
+  return { doubled: event.n * 2, fn: context.functionName, version: process.env.AWS_LAMBDA_FUNCTION_VERSION };
+};
+'''
+
+
+@pytest.mark.skipif(not __import__("shutil").which("node"), reason="Node.js is not installed on this machine")
+def test_a_nodejs_function(cloudlet, setup):
+    lam, role = setup
+    lam.create_function(FunctionName="node-fn", Runtime="nodejs20.x", Role=role, Handler="index.handler",
+                        Code={"ZipFile": zipped(NODE, "index.js")})
+    out = lam.invoke(FunctionName="node-fn", Payload=json.dumps({"n": 21}), LogType="Tail")
+    assert json.loads(out["Payload"].read()) == {"doubled": 42, "fn": "node-fn", "version": "$LATEST"}
+    tail = base64.b64decode(out["LogResult"]).decode()
+    assert "\tINFO\tnode got {\"n\":21}" in tail and "REPORT RequestId:" in tail
+    with pytest.raises(ClientError) as exc:
+        lam.create_function(FunctionName="java-fn", Runtime="java21", Role=role, Handler="x::y",
+                            Code={"ZipFile": zipped(NODE)})
+    assert error(exc)[0] == "InvalidParameterValueException"

@@ -33,7 +33,7 @@ const META = JSON.parse(process.argv[2]);
 // Lambda's node sees [node, /var/runtime/index.mjs]: no META for the function.
 process.argv.splice(2);
 const TOKEN = Buffer.from('\0' + META.token + '\0');
-const reallyExit = process.reallyExit.bind(process);
+const reallyExit = (process.reallyExit || process.exit).bind(process); // no 'exit' listeners
 const REQUEST_ID_SYMBOL = Symbol.for('aws.lambda.runtime.requestId');
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
@@ -646,13 +646,16 @@ async function main() {
     errorCallbacks.uncaughtException(error);
     return;
   }
+  // Init ends when the RIC first asks for an invocation, one turn of the
+  // event loop later: a rejection the module left unhandled is init's.
+  await new Promise((resolve) => setImmediate(resolve));
   frame('I', '');
 
   const runtime = new Runtime(handlerFunc, metadata, errorCallbacks);
   // Invoke without a payload sends {} (runtime.py writes it).
   const bodyJson = fs.readFileSync(0, 'utf8');
   const deadline = META.deadline_ms || Date.now() + Math.round(META.timeout_s * 1000);
-  setImmediate(() => runtime.handleOnce(bodyJson, deadline));
+  runtime.handleOnce(bodyJson, deadline);
 }
 
 main();

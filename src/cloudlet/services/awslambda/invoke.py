@@ -151,7 +151,7 @@ class InvokeOps:
             code_dir=self.code_dir(fn["code_sha"]), handler=config["Handler"], payload=payload, env=env,
             request_id=request_id, function_name=fn["name"], function_arn=config["FunctionArn"],
             memory_mb=config["MemorySize"], timeout_s=float(config["Timeout"]), log_group=group, log_stream=stream,
-            version=version, client_context=client_context)
+            version=version, client_context=client_context, runtime=config["Runtime"])
         result = await runtime.invoke(invocation)
         dims = {"FunctionName": fn["name"]}
         metrics = self.cloud.metrics
@@ -238,6 +238,7 @@ class InvokeOps:
         if fn is None:
             self._done(row_id)
             return
+        started = self.clock.now()  # (retry delays count from the attempt's start)
         result = await self.run(fn, bytes(payload), request_id, version=version)
         if not result.error_type:
             self._done(row_id)
@@ -245,7 +246,7 @@ class InvokeOps:
         if attempt < len(RETRY_DELAYS):
             with self.storage.tx():
                 self.storage.execute("UPDATE lambda_async SET attempt = ?, leased = 0, next_attempt = ? WHERE id = ?",
-                                     (attempt + 1, self.clock.now() + RETRY_DELAYS[attempt], row_id))
+                                     (attempt + 1, started + RETRY_DELAYS[attempt], row_id))
             self._next_async()
             return
         self._done(row_id)

@@ -1,13 +1,14 @@
-"""AWS Lambda (first cut): Python functions that really run (invoke.py,
-runtime.py), their configuration, code, resource policy and tags.
+"""AWS Lambda (first cut): Python and Node.js functions that really run
+(invoke.py, runtime.py), their configuration, code, resource policy, tags,
+versions and aliases (versions.py) and SQS event source mappings (esm.py).
 
 Create / Get / List / Delete, GetFunctionConfiguration, UpdateFunctionCode
 (ZipFile or S3Bucket/S3Key, read from cloudlet's S3 as the caller),
 UpdateFunctionConfiguration, Invoke (invoke.py), Add / RemovePermission,
 GetPolicy (the function policy other services' invocations are
-authorized by), Tag / Untag / ListTags. Functions run on cloudlet's own
-Python interpreter whatever python3.x runtime they name; other runtimes
-are refused at creation.
+authorized by), Tag / Untag / ListTags. python3.x functions run on
+cloudlet's own Python interpreter, nodejs ones on the machine's `node`,
+whatever version they name; other runtimes are refused at creation.
 """
 
 from __future__ import annotations
@@ -39,6 +40,14 @@ RESERVED_ENV = frozenset({
     "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR"})
 _NAME = re.compile(r"(?:arn:aws[\w-]*:lambda:([a-z0-9-]+):(\d{12}):function:|(\d{12}):function:)?([A-Za-z0-9_-]+)"
                    r"(?::(\$LATEST|[A-Za-z0-9_-]+))?")
+
+
+def _runnable(runtime: str) -> bool:
+    from cloudlet.services.awslambda.runtime import node_available
+
+    if runtime.startswith("python3"):
+        return True
+    return runtime.startswith("nodejs") and runtime != "nodejs" and node_available()
 
 
 def function_arn(region: str, account: str, name: str) -> str:
@@ -185,9 +194,9 @@ class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, Service):
 
     def _check_config(self, ctx, params: dict, creating: bool) -> None:
         runtime = params.get("Runtime")
-        if runtime is not None and not runtime.startswith("python3"):
-            raise _invalid(f"The runtime parameter of {runtime} is not available in cloudlet: it runs Python "
-                           "functions (python3.x) only.")
+        if runtime is not None and not _runnable(runtime):
+            raise _invalid(f"The runtime parameter of {runtime} is not available in cloudlet: it runs python3.x "
+                           "functions, and nodejs18.x / 20.x / 22.x ones where Node.js is installed.")
         if creating and params.get("PackageType", "Zip") == "Zip":
             if not runtime:
                 raise _invalid("Runtime is required for .zip file deployment package.")

@@ -22,8 +22,8 @@ What Lambda does around the runtime is done here, in its words:
 Not emulated: INIT_START (there is no runtime version to name), XRAY lines,
 the memory limit (Max Memory Used is measured, never enforced; node's heap
 is sized from it as Lambda's bootstrap does), the JSON log format, layers
-(/opt) and the AWS SDK Lambda bundles with Node.js. The child sees only the environment built here, never
-cloudlet's own.
+(/opt) and the AWS SDK Lambda bundles with Node.js. The child sees only the
+environment built here, never cloudlet's own.
 """
 
 from __future__ import annotations

@@ -116,6 +116,9 @@ class ApiHttpOps:
         delivery_id, account, region, bus, rule, rule_arn, target, body, event_text, attempt, created = row
         target = orjson.loads(target)
         attempt += 1
+        # Delays count from when the attempt starts: a clock moved while
+        # the endpoint answers does not stretch them.
+        started = self.clock.now()
         try:
             status, detail = await self._request(target, body)
         except AwsError as err:  # the destination or its connection is gone or unusable
@@ -129,7 +132,7 @@ class ApiHttpOps:
         retries = policy.get("MaximumRetryAttempts", DEFAULT_RETRIES)
         max_age = policy.get("MaximumEventAgeInSeconds", DEFAULT_MAX_AGE)
         retryable = status is None or status == 429 or status >= 500
-        next_time = self.clock.now() + backoff(attempt)
+        next_time = started + backoff(attempt)
         if retryable and attempt <= retries and next_time - created <= max_age:
             log.info("API destination %s: %s; attempt %d at %s", target["Arn"], detail, attempt + 1, next_time)
             with self.storage.tx():
