@@ -352,3 +352,45 @@ def test_a_nodejs_function(cloudlet, setup):
         lam.create_function(FunctionName="java-fn", Runtime="java21", Role=role, Handler="x::y",
                             Code={"ZipFile": zipped(NODE)})
     assert error(exc)[0] == "InvalidParameterValueException"
+
+
+def test_log_subscription_filter_invokes_a_function(cloudlet, setup):
+    lam, role = setup
+    sqs, logs = cloudlet.client("sqs"), cloudlet.client("logs")
+    out_url = sqs.create_queue(QueueName="seen")["QueueUrl"]
+    reader = ('import base64, gzip, json, boto3\n'
+              'def handler(event, context):\n'
+              '    doc = json.loads(gzip.decompress(base64.b64decode(event["awslogs"]["data"])))\n'
+              '    sqs = boto3.client("sqs")\n'
+              '    url = sqs.get_queue_url(QueueName="seen")["QueueUrl"]\n'
+              '    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(doc))\n')
+    fn = create(lam, role, "log-reader", reader, Timeout=30)["FunctionArn"]
+    logs.create_log_group(logGroupName="/app/api")
+    logs.create_log_stream(logGroupName="/app/api", logStreamName="s1")
+    group_arn = f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/app/api:*"
+    with pytest.raises(ClientError) as exc:
+        logs.put_subscription_filter(logGroupName="/app/api", filterName="errors", filterPattern="ERROR",
+                                     destinationArn=fn)
+    assert error(exc) == ("InvalidParameterException", "Could not execute the lambda function. Make sure you have "
+                                                       "given CloudWatch Logs permission to execute your function.")
+    lam.add_permission(FunctionName="log-reader", StatementId="logs", Action="lambda:InvokeFunction",
+                       Principal="logs.amazonaws.com", SourceArn=group_arn)
+    logs.put_subscription_filter(logGroupName="/app/api", filterName="errors", filterPattern="ERROR",
+                                 destinationArn=fn)
+    [described] = logs.describe_subscription_filters(logGroupName="/app/api")["subscriptionFilters"]
+    assert (described["filterName"], described["destinationArn"], described["distribution"]) == (
+        "errors", fn, "ByLogStream")
+    t = 1_906_545_600_000
+    logs.put_log_events(logGroupName="/app/api", logStreamName="s1", logEvents=[
+        {"timestamp": t, "message": "INFO fine"}, {"timestamp": t + 1, "message": "ERROR boom"},
+        {"timestamp": t + 2, "message": "ERROR again"}])
+    cloudlet.clock.advance(0)
+    [got] = sqs.receive_message(QueueUrl=out_url, WaitTimeSeconds=5)["Messages"]
+    doc = json.loads(got["Body"])
+    assert {k: doc[k] for k in ("messageType", "owner", "logGroup", "logStream", "subscriptionFilters")} == {
+        "messageType": "DATA_MESSAGE", "owner": ACCOUNT, "logGroup": "/app/api", "logStream": "s1",
+        "subscriptionFilters": ["errors"]}
+    assert [(e["timestamp"], e["message"]) for e in doc["logEvents"]] == [(t + 1, "ERROR boom"),
+                                                                          (t + 2, "ERROR again")]
+    logs.delete_subscription_filter(logGroupName="/app/api", filterName="errors")
+    assert logs.describe_subscription_filters(logGroupName="/app/api")["subscriptionFilters"] == []

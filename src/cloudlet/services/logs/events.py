@@ -82,6 +82,7 @@ class EventOps:
                      max([last] + stamps) if last is not None else max(stamps), now, stored + added, stream_id))
         if rows:
             self.apply_metric_filters(group, ctx.account_id, ctx.region, [(r[1], r[3]) for r in rows])
+            self.deliver_subscriptions(group, params["logStreamName"], [(r[1], r[3]) for r in rows])
             dims = {"LogGroupName": group.name}
             sink = self.cloud.metrics
             sink(ctx.account_id, ctx.region, "AWS/Logs", "IncomingLogEvents", dims, float(len(rows)), "Count")

@@ -27,6 +27,7 @@ from cloudlet.services.logs.insights import InsightsOps
 from cloudlet.services.logs.metricfilters import MetricFilterOps
 from cloudlet.services.logs.resourcepolicies import ResourcePolicyOps
 from cloudlet.services.logs.store import MIGRATIONS
+from cloudlet.services.logs.subscriptions import SubscriptionFilterOps
 
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                   3288, 3653)
@@ -89,7 +90,7 @@ class Group:
         return group_arn(self.region, self.account, self.name)
 
 
-class LogsService(EventOps, MetricFilterOps, ResourcePolicyOps, InsightsOps, Service):
+class LogsService(EventOps, MetricFilterOps, ResourcePolicyOps, InsightsOps, SubscriptionFilterOps, Service):
     model_name = "logs"
     migrations = MIGRATIONS
 
@@ -182,6 +183,7 @@ class LogsService(EventOps, MetricFilterOps, ResourcePolicyOps, InsightsOps, Ser
                                  "WHERE group_id = ?)", (group.id,))
             self.storage.execute("DELETE FROM logs_streams WHERE group_id = ?", (group.id,))
             self.storage.execute("DELETE FROM logs_metric_filters WHERE group_id = ?", (group.id,))
+            self.storage.execute("DELETE FROM logs_subscription_filters WHERE group_id = ?", (group.id,))
             self.drop_group_policy(group)
             self.storage.execute("DELETE FROM logs_groups WHERE id = ?", (group.id,))
         return {}

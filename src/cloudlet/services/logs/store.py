@@ -49,4 +49,10 @@ MIGRATIONS = [
         id TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, query TEXT NOT NULL,
         groups TEXT NOT NULL, modified INTEGER NOT NULL);
     """,
+    # Subscription filters (subscriptions.py).
+    """
+    CREATE TABLE logs_subscription_filters (
+        group_id INTEGER NOT NULL, name TEXT NOT NULL, pattern TEXT NOT NULL, destination TEXT NOT NULL,
+        role TEXT, distribution TEXT NOT NULL, created INTEGER NOT NULL, PRIMARY KEY (group_id, name));
+    """,
 ]
