@@ -66,6 +66,15 @@ class Gateway:
                 bad_auth = None
             except AwsError:
                 cred, bad_auth = None, request.header("authorization") or ""
+            host = request.host
+            if ".lambda-url." in host:
+                # A function URL (<url-id>.lambda-url.<region>...): the
+                # function answers, not the Lambda API.
+                op_name = "function-url"
+                request_id = new_request_id()
+                request.body = request.body.read() if isinstance(request.body, SpooledBody) else request.body
+                raise _Answered(await cloud.service("lambda").function_url_request(
+                    request, host.split(".", 1)[0], request_id))
             routed = self.router.route(request, cred)
             protocol_name = routed.protocol
             entry = routed.entry

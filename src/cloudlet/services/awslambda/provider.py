@@ -27,6 +27,7 @@ from cloudlet.errors import AwsError
 from cloudlet.services.awslambda.esm import EventSourceMappingOps
 from cloudlet.services.awslambda.invoke import InvokeOps
 from cloudlet.services.awslambda.store import MIGRATIONS
+from cloudlet.services.awslambda.urls import FunctionUrlOps
 from cloudlet.services.awslambda.versions import VersionOps
 from cloudlet.services.base import Service
 
@@ -63,7 +64,7 @@ def _last_modified(epoch: float) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}+0000"
 
 
-class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, Service):
+class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, FunctionUrlOps, Service):
     model_name = "lambda"
     migrations = MIGRATIONS
 
@@ -382,6 +383,8 @@ class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, Service):
             condition.setdefault("StringEquals", {})["AWS:SourceAccount"] = params["SourceAccount"]
         if params.get("SourceArn"):
             condition.setdefault("ArnLike", {})["AWS:SourceArn"] = params["SourceArn"]
+        if params.get("FunctionUrlAuthType"):
+            condition.setdefault("StringEquals", {})["lambda:FunctionUrlAuthType"] = params["FunctionUrlAuthType"]
         if condition:
             statement["Condition"] = condition
         policy["Statement"].append(statement)

@@ -32,4 +32,10 @@ MIGRATIONS = [
         account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, alias TEXT NOT NULL, config TEXT NOT NULL,
         PRIMARY KEY (account, region, name, alias));
     """,
+    # Function URLs (urls.py), by their URL id.
+    """
+    CREATE TABLE lambda_urls (
+        url_id TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
+        qualifier TEXT NOT NULL, config TEXT NOT NULL, UNIQUE (account, region, name, qualifier));
+    """,
 ]
