@@ -163,22 +163,12 @@ class InvokeOps:
         return result
 
     async def _write_logs(self, fn: dict, principal, group: str, stream: str, started: float, lines: list[str]):
-        if not lines:
-            return
-        gateway = self.cloud.gateway
-        common = dict(account_id=fn["account"], region=fn["region"], invoked_by=PRINCIPAL, principal=principal)
+        from cloudlet.services.logs.writer import put_log_events
+
         when = int(started * 1000)
         try:
-            for operation, params in (("CreateLogGroup", {"logGroupName": group}),
-                                      ("CreateLogStream", {"logGroupName": group, "logStreamName": stream})):
-                try:
-                    await gateway.call("logs", operation, params, **common)
-                except AwsError as err:
-                    if err.code != "ResourceAlreadyExistsException":
-                        raise
-            await gateway.call("logs", "PutLogEvents", {
-                "logGroupName": group, "logStreamName": stream,
-                "logEvents": [{"timestamp": when, "message": line} for line in lines]}, **common)
+            await put_log_events(self.cloud, principal, fn["account"], fn["region"], PRINCIPAL, group, stream,
+                                 [(when, line) for line in lines])
         except AwsError as err:
             log.info("function %s: its logs were not written (%s %s)", fn["name"], err.code, err.message)
 

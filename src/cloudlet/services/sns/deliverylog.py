@@ -88,21 +88,13 @@ class DeliveryLogOps:
         return roles
 
     async def _write_log(self, topic, role: str, group: str, when_ms: int, message: str) -> None:
-        gateway = self.cloud.gateway
+        from cloudlet.services.logs.writer import put_log_events
+
         stream = _dt.datetime.fromtimestamp(when_ms / 1000, _dt.timezone.utc).strftime("%Y/%m/%d")
         try:
             principal = self._feedback_roles.principal(role, topic.account, topic.region, topic.arn)
-            common = dict(account_id=topic.account, region=topic.region, invoked_by=PRINCIPAL, principal=principal)
-            for operation, params in (("CreateLogGroup", {"logGroupName": group}),
-                                      ("CreateLogStream", {"logGroupName": group, "logStreamName": stream})):
-                try:
-                    await gateway.call("logs", operation, params, **common)
-                except AwsError as err:
-                    if err.code != "ResourceAlreadyExistsException":
-                        raise
-            await gateway.call("logs", "PutLogEvents", {"logGroupName": group, "logStreamName": stream,
-                                                        "logEvents": [{"timestamp": when_ms, "message": message}]},
-                               **common)
+            await put_log_events(self.cloud, principal, topic.account, topic.region, PRINCIPAL, group, stream,
+                                 [(when_ms, message)])
         except AwsError as err:
             log.info("SNS could not log delivery status for %s to %s: %s %s", topic.arn, group, err.code, err.message)
 
