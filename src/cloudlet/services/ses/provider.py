@@ -105,6 +105,14 @@ class SesService(IdentityOps, SendingOps, Service):
         if template is None:
             raise AwsError("NotFoundException" if v2 else "TemplateDoesNotExist",
                            f"Template {template_name} does not exist.")
+        return self.rendered(operation, source, destination, template, template_name, data, config_set, tags,
+                             reply_to, v2)
+
+    def rendered(self, operation: str, source: str, destination: dict, template: dict, template_name: str,
+                 data: str, config_set, tags, reply_to=None, v2: bool = False) -> Outgoing:
+        """A message made from a template and its data. Data that lacks an
+        attribute is accepted and not delivered: a Rendering Failure event
+        says why, as on AWS."""
         missing = None
         try:
             rendered = render_template(template, data)
@@ -112,7 +120,6 @@ class SesService(IdentityOps, SendingOps, Service):
             missing = err.attribute
             if missing is None:
                 raise AwsError("BadRequestException" if v2 else err.code, err.message) from None
-            # (accepted, not delivered: a Rendering Failure event says why, as on AWS)
             rendered = {"SubjectPart": template.get("SubjectPart") or "", "TextPart": None, "HtmlPart": None}
         to, cc, bcc = (destination.get(k) or [] for k in ("ToAddresses", "CcAddresses", "BccAddresses"))
         raw = mime.build_message(source, to, cc, bcc, rendered.get("SubjectPart"), rendered.get("TextPart"),

@@ -12,7 +12,6 @@ from cloudlet.errors import AwsError
 from cloudlet.services.base import Service
 from cloudlet.services.ses import mime
 from cloudlet.services.ses.identities import DOMAIN, EMAIL, identity_arn
-from cloudlet.services.ses.render import RenderError, render_template
 from cloudlet.services.ses.sending import Outgoing
 
 _V2_EVENT = {"SEND": "send", "REJECT": "reject", "BOUNCE": "bounce", "COMPLAINT": "complaint",
@@ -172,8 +171,8 @@ class SesV2Service(Service):
             if template.get("TemplateContent") is not None:
                 tc = template["TemplateContent"]
                 stored = {"SubjectPart": tc.get("Subject"), "TextPart": tc.get("Text"), "HtmlPart": tc.get("Html")}
-                out = self._inline_template(ctx, source, destination, stored, template.get("TemplateData") or "{}",
-                                            config_set, tags, reply_to)
+                out = self.v1.rendered("SendTemplatedEmail", source, destination, stored, "(inline)",
+                                       template.get("TemplateData") or "{}", config_set, tags, reply_to, v2=True)
             else:
                 name = template.get("TemplateName") or (template.get("TemplateArn") or "").rpartition("/")[2]
                 out = self.v1._templated(ctx, "SendTemplatedEmail", source, destination, name,
@@ -194,21 +193,6 @@ class SesV2Service(Service):
             if identity is not None and identity.settings.get("ConfigurationSetName"):
                 out.config_set = identity.settings["ConfigurationSetName"]
         return {"MessageId": await self.v1.send(ctx, out, v2=True)}
-
-    def _inline_template(self, ctx, source, destination, template, data, config_set, tags, reply_to) -> Outgoing:
-        missing = None
-        try:
-            rendered = render_template(template, data)
-        except RenderError as err:
-            missing = err.attribute
-            if missing is None:
-                raise AwsError("BadRequestException", err.message) from None
-            rendered = {"SubjectPart": template.get("SubjectPart") or ""}
-        to, cc, bcc = (destination.get(k) or [] for k in ("ToAddresses", "CcAddresses", "BccAddresses"))
-        raw = mime.build_message(source, to, cc, bcc, rendered.get("SubjectPart"), rendered.get("TextPart"),
-                                 rendered.get("HtmlPart"), reply_to=reply_to, date=self.clock.now())
-        return Outgoing("SendTemplatedEmail", source, to, cc, bcc, raw, rendered.get("SubjectPart"), config_set,
-                        tags, template="(inline)", missing_attribute=missing)
 
     # -- templates --------------------------------------------------------------------------
 
