@@ -443,3 +443,28 @@ def test_function_urls(cloudlet, setup):
     assert fetch("/plain")[0] == 403  # unsigned
     lam.delete_function_url_config(FunctionName="web")
     assert fetch("/plain")[0] == 403
+
+
+def test_creating_a_function_needs_iam_pass_role(cloudlet, setup):
+    from tests.services.test_iam_enforcement import allow, user_with
+
+    lam, role = setup
+    dev, dev_arn = user_with(cloudlet, "dev", doc(allow("lambda:*")))
+    dev_lambda = dev("lambda")
+    with pytest.raises(ClientError) as exc:
+        dev_lambda.create_function(FunctionName="f", Runtime="python3.12", Role=role, Handler="app.handler",
+                                   Code={"ZipFile": zipped(ECHO)})
+    code, message = error(exc)
+    assert code == "AccessDeniedException"
+    assert message.startswith(f"User: {dev_arn} is not authorized to perform: iam:PassRole on resource: {role}")
+    # PassRole to Lambda only (iam:PassedToService), as AWS's managed policies write it.
+    cloudlet.client("iam").put_user_policy(UserName="dev", PolicyName="pass", PolicyDocument=doc(
+        {"Effect": "Allow", "Action": "iam:PassRole", "Resource": role,
+         "Condition": {"StringEquals": {"iam:PassedToService": "lambda.amazonaws.com"}}}))
+    created = dev_lambda.create_function(FunctionName="f", Runtime="python3.12", Role=role, Handler="app.handler",
+                                         Code={"ZipFile": zipped(ECHO)})
+    assert created["Role"] == role
+    scheduler = dev("scheduler")
+    with pytest.raises(ClientError):  # may not use scheduler at all, nor pass the role to it
+        scheduler.create_schedule(Name="s", ScheduleExpression="rate(5 minutes)", FlexibleTimeWindow={"Mode": "OFF"},
+                                  Target={"Arn": created["FunctionArn"], "RoleArn": role})

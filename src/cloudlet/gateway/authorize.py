@@ -281,6 +281,8 @@ class Authorizer:
             context["aws:MultiFactorAuthAge"] = 0
         if attrs.get("source_identity"):
             context["aws:SourceIdentity"] = attrs["source_identity"]
+        # Keys one more check of the call brings (iam:PassedToService for iam:PassRole).
+        context.update(ctx.extra.get("condition_keys") or {})
         tags = params.get("Tags")
         if isinstance(tags, list) and tags and isinstance(tags[0], dict):
             keys = []
@@ -302,7 +304,8 @@ class Authorizer:
     def denied(model, principal_arn: str, action: str, resource: str, decision, own: bool = False) -> AwsError:
         """`own`: the denial of the call's own action (KMS names resource
         "*" there, not for an action the call implies)."""
-        outside = _DENIAL_OUTSIDE_MODEL.get(model.endpoint_prefix) if model is not None else None
+        outside = (_DENIAL_OUTSIDE_MODEL.get(model.endpoint_prefix) or _DENIAL_BY_SERVICE.get(model.name)
+                   if model is not None else None)
         where = f" on resource: {resource}" if resource != "*" or (own and outside and outside[2]) else ""
         message = f"User: {principal_arn} is not authorized to perform: {action}{where} {decision.reason(action)}"
         code = "AccessDenied"
@@ -333,6 +336,11 @@ class Authorizer:
 
 # endpoint prefix -> (code, status, whether the call's own denial names "*")
 _DENIAL_OUTSIDE_MODEL = {"kms": ("AccessDeniedException", 400, True)}
+# REST/JSON services whose model declares no denial (by service name: SES v1
+# and v2 share an endpoint prefix but not their answer).
+_DENIAL_BY_SERVICE = {"lambda": ("AccessDeniedException", 403, False),
+                      "scheduler": ("AccessDeniedException", 403, False),
+                      "sesv2": ("AccessDeniedException", 403, False)}
 EXPLICIT_DENY = "explicitDeny"  # cloudlet.iam.evaluate's, without importing the engine at start-up
 # Condition keys and operators that make a decision depend on the time.
 _READS_TIME = re.compile(r"(?i)currenttime|epochtime|tokenissuetime|date")

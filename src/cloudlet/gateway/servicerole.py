@@ -7,6 +7,11 @@ policies decide what it may do, as on AWS.
 
 Sessions are kept until five minutes before they expire (AWS's services
 reuse theirs too), per (role, source).
+
+Handing a service a role is itself authorized: `require_pass_role` is the
+iam:PassRole check AWS makes on the caller (with iam:PassedToService and
+iam:AssociatedResourceArn), so a user who may create a function but not
+pass its role is refused, as on AWS.
 """
 
 from __future__ import annotations
@@ -43,3 +48,22 @@ class ServiceRoles:
     def forget(self, source_arn: str | None = None) -> None:
         for key in [k for k in self._sessions if source_arn is None or k[1] == source_arn]:
             del self._sessions[key]
+
+
+def require_pass_role(cloud, ctx, service, params: dict, role_arn: str | None, passed_to: str,
+                      associated: str | None = None) -> None:
+    """Raise the service's AccessDenied unless the caller may pass
+    `role_arn` to `passed_to` (the root user may, in its own account)."""
+    principal = ctx.principal
+    if not role_arn or principal.type == "AWSService":
+        return
+    if principal.is_root and role_arn.split(":")[4:5] == [principal.account_id]:
+        return
+    keys = {"iam:PassedToService": passed_to}
+    if associated:
+        keys["iam:AssociatedResourceArn"] = associated
+    ctx.extra["condition_keys"] = keys
+    try:
+        cloud.authorizer.require(ctx, service, ctx.op_model, params, "iam:PassRole", role_arn, None)
+    finally:
+        ctx.extra.pop("condition_keys", None)

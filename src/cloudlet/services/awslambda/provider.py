@@ -220,6 +220,10 @@ class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, FunctionUrlOps
                            "variables you have provided contains reserved keys that are currently not supported for "
                            f"modification. Reserved keys used in this request: {', '.join(reserved)}")
         if params.get("Role") is not None:
+            from cloudlet.gateway.servicerole import require_pass_role
+
+            require_pass_role(self.cloud, ctx, self, params, params["Role"], "lambda.amazonaws.com",
+                              function_arn(ctx.region, ctx.account_id, params["FunctionName"].split(":")[-1]))
             self._check_role(ctx, params["Role"])
 
     def _check_role(self, ctx, role_arn: str) -> None:

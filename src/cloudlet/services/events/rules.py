@@ -176,10 +176,15 @@ class RuleOps:
         key = (bus.account, bus.region, bus.name, row[3])
         failed: list = []  # (AWS reports bad targets as a whole-request ValidationException)
         accepted = params["Targets"]
+        from cloudlet.gateway.servicerole import require_pass_role
+        from cloudlet.services.events.provider import rule_arn
+
         for target in accepted:
             problem = _target_problem(target)
             if problem is not None:
                 raise AwsError("ValidationException", problem)
+            require_pass_role(self.cloud, ctx, self, params, target.get("RoleArn"), "events.amazonaws.com",
+                              rule_arn(bus.region, bus.account, bus.name, row[3]))
         with self.storage.tx():
             existing = {r[0] for r in self.storage.all(
                 "SELECT id FROM events_targets WHERE account = ? AND region = ? AND bus = ? AND rule = ?", key)}

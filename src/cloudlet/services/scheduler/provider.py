@@ -176,6 +176,10 @@ class SchedulerService(InvokeOps, Service):
         name = params["Name"]
         self._group(ctx, group)
         self._check(params)
+        from cloudlet.gateway.servicerole import require_pass_role
+
+        require_pass_role(self.cloud, ctx, self, params, params["Target"].get("RoleArn"), "scheduler.amazonaws.com",
+                          schedule_arn(ctx.region, ctx.account_id, group, name))
         existing = self._schedule_row(ctx.account_id, ctx.region, group, name)
         if creating and existing is not None:
             raise AwsError("ConflictException", f"Schedule {name} already exists.")
