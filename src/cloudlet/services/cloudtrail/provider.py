@@ -394,6 +394,10 @@ class CloudTrailService(Insights, Delivery, LogsDelivery, Service):
                 raise _err("InvalidCloudWatchLogsLogGroupArnException", "Invalid log group ARN.")
             if role and not role.startswith("arn:aws:iam::"):
                 raise _err("InvalidCloudWatchLogsRoleArnException", "Invalid role ARN.")
+            if role:
+                from cloudlet.gateway.servicerole import require_pass_role
+
+                require_pass_role(self.cloud, ctx, self, params, role, "cloudtrail.amazonaws.com", trail.arn)
             c["CloudWatchLogsLogGroupArn"], c["CloudWatchLogsRoleArn"] = group or None, role or None
             self.forget_role_sessions(trail)
             if group:

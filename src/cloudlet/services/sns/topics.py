@@ -90,6 +90,14 @@ class TopicOps:
             raise not_found()
         return found
 
+    def _pass_feedback_roles(self, ctx, params: dict, attributes: dict, topic_arn: str) -> None:
+        """Delivery-status roles are passed to SNS: iam:PassRole, as on AWS."""
+        from cloudlet.gateway.servicerole import require_pass_role
+
+        for name, value in attributes.items():
+            if name.endswith("FeedbackRoleArn") and value:
+                require_pass_role(self.cloud, ctx, self, params, value, "sns.amazonaws.com", topic_arn)
+
     def _check_attributes(self, attributes: dict, fifo: bool, creating: bool) -> dict:
         out = {}
         for name, value in attributes.items():
@@ -140,6 +148,7 @@ class TopicOps:
         checked = self._check_attributes(given, fifo, creating=True)
         account, region = ctx.account_id, ctx.region
         arn = self.topic_arn(region, account, name)
+        self._pass_feedback_roles(ctx, params, given, arn)
         tags = list(params.get("Tags") or [])
         _check_tag_keys(tags)
         if len(tags) > MAX_TAGS:
@@ -204,6 +213,7 @@ class TopicOps:
         name = params["AttributeName"]
         value = params.get("AttributeValue") or ""
         self._check_attributes({name: value}, topic.fifo, creating=False)
+        self._pass_feedback_roles(ctx, params, {name: value}, topic.arn)
         attributes = dict(topic.attributes)
         if value == "" and name in ("DeliveryPolicy", "KmsMasterKeyId", "ArchivePolicy"):
             attributes.pop(name, None)
