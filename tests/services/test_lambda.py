@@ -468,3 +468,31 @@ def test_creating_a_function_needs_iam_pass_role(cloudlet, setup):
     with pytest.raises(ClientError):  # may not use scheduler at all, nor pass the role to it
         scheduler.create_schedule(Name="s", ScheduleExpression="rate(5 minutes)", FlexibleTimeWindow={"Mode": "OFF"},
                                   Target={"Arn": created["FunctionArn"], "RoleArn": role})
+
+
+def test_async_destinations_and_retry_settings(cloudlet, setup):
+    lam, role = setup
+    sqs = cloudlet.client("sqs")
+    ok_url = sqs.create_queue(QueueName="on-success")["QueueUrl"]
+    bad_url = sqs.create_queue(QueueName="on-failure")["QueueUrl"]
+    create(lam, role, "ok", ECHO)
+    create(lam, role, "bad", FAIL)
+    for name, which, queue in (("ok", "OnSuccess", "on-success"), ("bad", "OnFailure", "on-failure")):
+        lam.put_function_event_invoke_config(
+            FunctionName=name, MaximumRetryAttempts=0,
+            DestinationConfig={which: {"Destination": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"}})
+    got = lam.get_function_event_invoke_config(FunctionName="bad")
+    assert got["MaximumRetryAttempts"] == 0 and got["FunctionArn"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:bad"
+    lam.invoke(FunctionName="ok", InvocationType="Event", Payload=b'{"x": 1}')
+    lam.invoke(FunctionName="bad", InvocationType="Event", Payload=b'{"y": 2}')
+    cloudlet.clock.advance(0)
+    [success] = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=ok_url, WaitTimeSeconds=5)["Messages"]]
+    assert success["requestContext"]["condition"] == "Success"
+    assert success["requestContext"]["functionArn"] == f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ok:$LATEST"
+    assert success["requestPayload"] == {"x": 1} and success["responsePayload"]["event"] == {"x": 1}
+    assert success["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST"}
+    [failure] = [json.loads(m["Body"]) for m in sqs.receive_message(QueueUrl=bad_url, WaitTimeSeconds=5)["Messages"]]
+    assert (failure["requestContext"]["condition"], failure["requestContext"]["approximateInvokeCount"]) == (
+        "RetriesExhausted", 1)  # no retries: MaximumRetryAttempts 0
+    assert failure["responseContext"]["functionError"] == "Unhandled"
+    assert failure["responsePayload"]["errorType"] == "ValueError"

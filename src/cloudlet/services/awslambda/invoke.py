@@ -202,7 +202,8 @@ class InvokeOps:
             self._kick(when)
 
     async def run_async(self, now: float) -> None:
-        rows = self.storage.all("SELECT id, account, region, name, request_id, payload, attempt FROM lambda_async "
+        rows = self.storage.all("SELECT id, account, region, name, request_id, payload, attempt, created FROM "
+                                "lambda_async "
                                 "WHERE leased = 0 AND next_attempt <= ? ORDER BY id LIMIT 100", (now,))
         with self.storage.tx():
             for row in rows:
@@ -218,7 +219,7 @@ class InvokeOps:
             self._next_async()
 
     async def _run_one(self, row) -> None:
-        row_id, account, region, name, request_id, payload, attempt = row
+        row_id, account, region, name, request_id, payload, attempt, created = row
         name, _, version = name.partition(":")
         version = version or "$LATEST"
         fn = self.find_function(account, region, name)
@@ -228,19 +229,30 @@ class InvokeOps:
         if fn is None:
             self._done(row_id)
             return
+        settings = self.invoke_config(fn, version) or self.invoke_config(fn) or {}
+        retries = settings.get("MaximumRetryAttempts", len(RETRY_DELAYS))
+        max_age = settings.get("MaximumEventAgeInSeconds", 21600)
         started = self.clock.now()  # (retry delays count from the attempt's start)
-        result = await self.run(fn, bytes(payload), request_id, version=version)
+        payload = bytes(payload)
+        result = await self.run(fn, payload, request_id, version=version)
         if not result.error_type:
             self._done(row_id)
+            await self.send_to_destination(fn, version, request_id, payload, result, "Success", attempt + 1)
             return
-        if attempt < len(RETRY_DELAYS):
-            with self.storage.tx():
-                self.storage.execute("UPDATE lambda_async SET attempt = ?, leased = 0, next_attempt = ? WHERE id = ?",
-                                     (attempt + 1, started + RETRY_DELAYS[attempt], row_id))
-            self._next_async()
-            return
+        if attempt < min(retries, len(RETRY_DELAYS)):
+            retry_at = started + RETRY_DELAYS[attempt]
+            if retry_at - created <= max_age:
+                with self.storage.tx():
+                    self.storage.execute("UPDATE lambda_async SET attempt = ?, leased = 0, next_attempt = ? "
+                                         "WHERE id = ?", (attempt + 1, retry_at, row_id))
+                self._next_async()
+                return
+            condition = "EventAgeExceeded"
+        else:
+            condition = "RetriesExhausted"
         self._done(row_id)
-        await self._dead_letter(fn, request_id, bytes(payload), result)
+        await self._dead_letter(fn, request_id, payload, result)
+        await self.send_to_destination(fn, version, request_id, payload, result, condition, attempt + 1)
 
     def _done(self, row_id: int) -> None:
         with self.storage.tx():

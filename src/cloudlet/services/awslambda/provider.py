@@ -24,6 +24,7 @@ import zipfile
 import orjson
 
 from cloudlet.errors import AwsError
+from cloudlet.services.awslambda.destinations import DestinationOps
 from cloudlet.services.awslambda.esm import EventSourceMappingOps
 from cloudlet.services.awslambda.invoke import InvokeOps
 from cloudlet.services.awslambda.store import MIGRATIONS
@@ -64,7 +65,7 @@ def _last_modified(epoch: float) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}+0000"
 
 
-class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, FunctionUrlOps, Service):
+class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, FunctionUrlOps, DestinationOps, Service):
     model_name = "lambda"
     migrations = MIGRATIONS
 

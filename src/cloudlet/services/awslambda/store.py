@@ -38,4 +38,10 @@ MIGRATIONS = [
         url_id TEXT PRIMARY KEY, account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL,
         qualifier TEXT NOT NULL, config TEXT NOT NULL, UNIQUE (account, region, name, qualifier));
     """,
+    # Asynchronous invocation settings (PutFunctionEventInvokeConfig), per qualifier.
+    """
+    CREATE TABLE lambda_invoke_configs (
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, qualifier TEXT NOT NULL,
+        config TEXT NOT NULL, PRIMARY KEY (account, region, name, qualifier));
+    """,
 ]
