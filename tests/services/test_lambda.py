@@ -496,3 +496,23 @@ def test_async_destinations_and_retry_settings(cloudlet, setup):
         "RetriesExhausted", 1)  # no retries: MaximumRetryAttempts 0
     assert failure["responseContext"]["functionError"] == "Unhandled"
     assert failure["responsePayload"]["errorType"] == "ValueError"
+
+
+def test_layers(cloudlet, setup):
+    lam, role = setup
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("python/shared_util.py", date_time=(2030, 1, 1, 0, 0, 0)),
+                         "def shout(text):\n    return text.upper() + '!'\n")
+    layer = lam.publish_layer_version(LayerName="utils", Content={"ZipFile": buf.getvalue()},
+                                      CompatibleRuntimes=["python3.12"])
+    assert (layer["Version"], layer["LayerVersionArn"]) == (1, f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:utils:1")
+    source = "import shared_util\n\ndef handler(event, context):\n    return shared_util.shout(event['text'])\n"
+    fn = create(lam, role, "uses-layer", source, Layers=[layer["LayerVersionArn"]])
+    assert fn["Layers"] == [{"Arn": layer["LayerVersionArn"], "CodeSize": len(buf.getvalue())}]
+    out = lam.invoke(FunctionName="uses-layer", Payload=json.dumps({"text": "hi"}))
+    assert json.loads(out["Payload"].read()) == "HI!"
+    assert [x["LayerName"] for x in lam.list_layers()["Layers"]] == ["utils"]
+    with pytest.raises(ClientError) as exc:
+        create(lam, role, "bad-layer", source, Layers=[f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:utils:9"])
+    assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"

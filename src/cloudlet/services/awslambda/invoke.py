@@ -146,9 +146,13 @@ class InvokeOps:
             "AWS_LAMBDA_LOG_STREAM_NAME": stream, "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{config['Runtime']}",
         }
+        code_dir = self.code_dir(fn["code_sha"])
+        opt = self.opt_dir(config.get("Layers") or [])
+        if opt is not None:
+            env.update(self.layer_env(opt, config["Runtime"], code_dir))
         env.update((config.get("Environment") or {}).get("Variables") or {})
         invocation = runtime.Invocation(
-            code_dir=self.code_dir(fn["code_sha"]), handler=config["Handler"], payload=payload, env=env,
+            code_dir=code_dir, handler=config["Handler"], payload=payload, env=env,
             request_id=request_id, function_name=fn["name"], function_arn=config["FunctionArn"],
             memory_mb=config["MemorySize"], timeout_s=float(config["Timeout"]), log_group=group, log_stream=stream,
             version=version, client_context=client_context, runtime=config["Runtime"])

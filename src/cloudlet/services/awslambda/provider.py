@@ -27,6 +27,7 @@ from cloudlet.errors import AwsError
 from cloudlet.services.awslambda.destinations import DestinationOps
 from cloudlet.services.awslambda.esm import EventSourceMappingOps
 from cloudlet.services.awslambda.invoke import InvokeOps
+from cloudlet.services.awslambda.layers import LayerOps
 from cloudlet.services.awslambda.store import MIGRATIONS
 from cloudlet.services.awslambda.urls import FunctionUrlOps
 from cloudlet.services.awslambda.versions import VersionOps
@@ -65,7 +66,8 @@ def _last_modified(epoch: float) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}+0000"
 
 
-class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, FunctionUrlOps, DestinationOps, Service):
+class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, FunctionUrlOps, DestinationOps, LayerOps,
+                    Service):
     model_name = "lambda"
     migrations = MIGRATIONS
 
@@ -257,10 +259,12 @@ class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, FunctionUrlOps
             "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
             "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{name}"},
         }
-        for key in ("Environment", "DeadLetterConfig", "KMSKeyArn", "Layers"):
+        for key in ("Environment", "DeadLetterConfig", "KMSKeyArn"):
             if params.get(key):
                 config[key] = params[key] if key != "Environment" else {
                     "Variables": params[key].get("Variables") or {}}
+        if params.get("Layers"):
+            config["Layers"] = self.function_layers(params["Layers"])
         if params.get("LoggingConfig", {}).get("LogGroup"):
             config["LoggingConfig"]["LogGroup"] = params["LoggingConfig"]["LogGroup"]
         fn = {"account": ctx.account_id, "region": ctx.region, "name": name, "config": config, "code_sha": sha,
@@ -293,11 +297,15 @@ class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, FunctionUrlOps
     def GetFunctionConfiguration(self, ctx, params):
         return self._qualified(ctx, params)["config"]
 
+    def _code_location(self, sha: str) -> str:
+        """Where a zip is served (AWS's Code.Location is a presigned S3 URL)."""
+        return (f"http://localhost:{self.cloud.settings.port}/_cloudlet/lambda/code/"
+                f"{base64.urlsafe_b64encode(base64.b64decode(sha)).decode().rstrip('=')}")
+
     def GetFunction(self, ctx, params):
         fn = self._qualified(ctx, params)
-        location = (f"http://localhost:{self.cloud.settings.port}/_cloudlet/lambda/code/"
-                    f"{base64.urlsafe_b64encode(base64.b64decode(fn['code_sha'])).decode().rstrip('=')}")
-        out = {"Configuration": fn["config"], "Code": {"RepositoryType": "S3", "Location": location}}
+        out = {"Configuration": fn["config"], "Code": {"RepositoryType": "S3",
+                                                       "Location": self._code_location(fn["code_sha"])}}
         if fn["tags"]:
             out["Tags"] = fn["tags"]
         return out
@@ -325,7 +333,8 @@ class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, FunctionUrlOps
                 self.storage.execute(f"DELETE FROM {table} WHERE account = ? AND region = ? AND name = ?", key)
             self.storage.execute("DELETE FROM lambda_code WHERE NOT EXISTS (SELECT 1 FROM lambda_functions f WHERE "
                                  "f.code_sha = lambda_code.sha) AND NOT EXISTS (SELECT 1 FROM lambda_versions v "
-                                 "WHERE v.code_sha = lambda_code.sha)")
+                                 "WHERE v.code_sha = lambda_code.sha) AND NOT EXISTS (SELECT 1 FROM lambda_layers l "
+                                 "WHERE l.code_sha = lambda_code.sha)")
         return {"StatusCode": 204}
 
     def _revised(self, fn: dict, params: dict) -> None:
@@ -354,9 +363,13 @@ class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, FunctionUrlOps
         self._revised(fn, params)
         config = fn["config"]
         for key in ("Role", "Handler", "Description", "Timeout", "MemorySize", "Runtime", "DeadLetterConfig",
-                    "KMSKeyArn", "Layers", "TracingConfig", "EphemeralStorage"):
+                    "KMSKeyArn", "TracingConfig", "EphemeralStorage"):
             if params.get(key) is not None:
                 config[key] = params[key]
+        if params.get("Layers") is not None:
+            config["Layers"] = self.function_layers(params["Layers"])
+            if not config["Layers"]:
+                config.pop("Layers")
         if params.get("Environment") is not None:
             config["Environment"] = {"Variables": params["Environment"].get("Variables") or {}}
         self._save(fn)

@@ -44,4 +44,10 @@ MIGRATIONS = [
         account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, qualifier TEXT NOT NULL,
         config TEXT NOT NULL, PRIMARY KEY (account, region, name, qualifier));
     """,
+    # Layer versions (layers.py); their zips are in lambda_code too.
+    """
+    CREATE TABLE lambda_layers (
+        account TEXT NOT NULL, region TEXT NOT NULL, name TEXT NOT NULL, version INTEGER NOT NULL,
+        config TEXT NOT NULL, code_sha TEXT NOT NULL, PRIMARY KEY (account, region, name, version));
+    """,
 ]
