@@ -516,3 +516,27 @@ def test_layers(cloudlet, setup):
     with pytest.raises(ClientError) as exc:
         create(lam, role, "bad-layer", source, Layers=[f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:utils:9"])
     assert exc.value.response["Error"]["Code"] == "InvalidParameterValueException"
+
+
+def test_settings_terraform_reads_and_reserved_concurrency(cloudlet, setup):
+    lam, role = setup
+    create(lam, role, "tf", ECHO)
+    assert lam.get_function_concurrency(FunctionName="tf").get("ReservedConcurrentExecutions") is None
+    assert lam.put_function_concurrency(FunctionName="tf", ReservedConcurrentExecutions=0)[
+        "ReservedConcurrentExecutions"] == 0
+    assert "_Reserved" not in lam.get_function_configuration(FunctionName="tf")
+    with pytest.raises(ClientError) as exc:
+        lam.invoke(FunctionName="tf")
+    assert error(exc) == ("TooManyRequestsException", "Rate Exceeded.")
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    settings = lam.get_account_settings()
+    assert settings["AccountLimit"]["UnreservedConcurrentExecutions"] == 1000
+    assert settings["AccountUsage"]["FunctionCount"] == 1
+    with pytest.raises(ClientError) as exc:
+        lam.put_function_concurrency(FunctionName="tf", ReservedConcurrentExecutions=950)
+    assert error(exc)[0] == "InvalidParameterValueException"
+    lam.delete_function_concurrency(FunctionName="tf")
+    assert lam.invoke(FunctionName="tf")["StatusCode"] == 200
+    assert lam.get_function_code_signing_config(FunctionName="tf")["FunctionName"] == "tf"
+    assert lam.get_runtime_management_config(FunctionName="tf")["UpdateRuntimeOn"] == "Auto"
+    assert lam.get_function_recursion_config(FunctionName="tf")["RecursiveLoop"] == "Terminate"

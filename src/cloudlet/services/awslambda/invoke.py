@@ -105,6 +105,8 @@ class InvokeOps:
             raise AwsError("RequestEntityTooLargeException", f"{len(payload)} byte payload is too large for the "
                                                              "RequestResponse invocation type (limit 6291456 bytes)",
                            413)
+        if self.throttled(fn):
+            raise AwsError("TooManyRequestsException", "Rate Exceeded.", 429)
         result = await self.run(fn, payload, str(uuid.uuid4()), params.get("ClientContext"), version)
         out = {"StatusCode": 200, "Payload": result.payload, "ExecutedVersion": version}
         if result.error_type:
@@ -122,8 +124,27 @@ class InvokeOps:
 
     # -- one run -----------------------------------------------------------------------------------
 
+    def _running(self) -> dict:
+        return self.__dict__.setdefault("_running_counts", {})
+
+    def throttled(self, fn: dict) -> bool:
+        """Whether the function's reserved concurrency is all in use."""
+        reserved = self.reserved_concurrency(fn)
+        return reserved is not None and self._running().get((fn["account"], fn["region"], fn["name"]), 0) >= reserved
+
     async def run(self, fn: dict, payload: bytes, request_id: str, client_context: str | None = None,
                   version: str = "$LATEST"):
+        key = (fn["account"], fn["region"], fn["name"])
+        running = self._running()
+        running[key] = running.get(key, 0) + 1
+        try:
+            return await self._run(fn, payload, request_id, client_context, version)
+        finally:
+            running[key] -= 1
+            if not running[key]:
+                del running[key]
+
+    async def _run(self, fn: dict, payload: bytes, request_id: str, client_context: str | None, version: str):
         from cloudlet.services.awslambda import runtime
 
         config = fn["config"]
@@ -232,6 +253,13 @@ class InvokeOps:
             fn = None if found is None else dict(fn, config=found["config"], code_sha=found["code_sha"])
         if fn is None:
             self._done(row_id)
+            return
+        if self.throttled(fn):
+            # (throttled events wait and are tried again, not counted as attempts, as on AWS)
+            with self.storage.tx():
+                self.storage.execute("UPDATE lambda_async SET leased = 0, next_attempt = ? WHERE id = ?",
+                                     (self.clock.now() + 60.0, row_id))
+            self._next_async()
             return
         settings = self.invoke_config(fn, version) or self.invoke_config(fn) or {}
         retries = settings.get("MaximumRetryAttempts", len(RETRY_DELAYS))

@@ -28,6 +28,7 @@ from cloudlet.services.awslambda.destinations import DestinationOps
 from cloudlet.services.awslambda.esm import EventSourceMappingOps
 from cloudlet.services.awslambda.invoke import InvokeOps
 from cloudlet.services.awslambda.layers import LayerOps
+from cloudlet.services.awslambda.settings import SettingsOps
 from cloudlet.services.awslambda.store import MIGRATIONS
 from cloudlet.services.awslambda.urls import FunctionUrlOps
 from cloudlet.services.awslambda.versions import VersionOps
@@ -67,7 +68,7 @@ def _last_modified(epoch: float) -> str:
 
 
 class LambdaService(InvokeOps, EventSourceMappingOps, VersionOps, FunctionUrlOps, DestinationOps, LayerOps,
-                    Service):
+                    SettingsOps, Service):
     model_name = "lambda"
     migrations = MIGRATIONS
 
