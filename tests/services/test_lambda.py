@@ -439,6 +439,17 @@ def test_function_urls(cloudlet, setup):
     assert status == 201 and {k.lower(): v for k, v in headers.items()}["x-route"] == "/orders"
     assert json.loads(body) == {"method": "POST", "query": {"id": "7,8"}, "body": '{"n": 1}'}
     assert lam.get_function_url_config(FunctionName="web")["AuthType"] == "NONE"
+    lam.update_function_url_config(FunctionName="web", Cors={"AllowOrigins": ["https://app.example"],
+                                                             "AllowMethods": ["POST"], "MaxAge": 300})
+    conn = http.client.HTTPConnection("127.0.0.1", int(cloudlet.endpoint.rsplit(":", 1)[1]), timeout=30)
+    conn.request("OPTIONS", "/orders", headers={"Host": host, "Origin": "https://app.example",
+                                                 "Access-Control-Request-Method": "POST"})
+    preflight = conn.getresponse()
+    preflight.read()
+    conn.close()
+    allowed = {k.lower(): v for k, v in preflight.getheaders()}
+    assert (preflight.status, allowed["access-control-allow-origin"], allowed["access-control-allow-methods"],
+            allowed["access-control-max-age"]) == (200, "https://app.example", "POST", "300")
     lam.update_function_url_config(FunctionName="web", AuthType="AWS_IAM")
     assert fetch("/plain")[0] == 403  # unsigned
     lam.delete_function_url_config(FunctionName="web")

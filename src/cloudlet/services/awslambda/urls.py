@@ -14,7 +14,9 @@ statement `add-permission --function-url-auth-type NONE` writes); AWS_IAM
 needs a SigV4-signed request from a principal allowed
 lambda:InvokeFunctionUrl. Otherwise 403 {"Message": "Forbidden"}, as AWS
 answers. A function error is a 502 {"Message": "Internal Server Error"}.
-CORS settings are stored and their headers added to answers.
+Cors: preflights (OPTIONS with Origin and Access-Control-Request-Method)
+are answered from it without invoking the function, and its headers are
+added to answers.
 """
 
 from __future__ import annotations
@@ -164,6 +166,9 @@ class FunctionUrlOps:
         fn = self.find_function(account, region, name)
         if fn is None:
             return _forbidden()
+        if request.method == "OPTIONS" and config.get("Cors") and request.header("origin") and \
+                request.header("access-control-request-method"):
+            return self._preflight(config["Cors"], request)
         allowed = (self._url_allows_anyone(fn) if config["AuthType"] == "NONE"
                    else self._iam_allows(request, fn, request_id))
         if not allowed:
@@ -229,6 +234,26 @@ class FunctionUrlOps:
                 headers.append(("Content-Type", "application/json"))
             return HttpResponse(int(result["statusCode"]), headers + extra, data)
         return HttpResponse(200, [("Content-Type", "application/json"), *extra], orjson.dumps(result))
+
+    @staticmethod
+    def _preflight(cors: dict, request) -> HttpResponse:
+        """A CORS preflight, answered from the URL's Cors without invoking
+        the function (as Lambda does)."""
+        origin = request.header("origin")
+        allowed = cors.get("AllowOrigins") or []
+        method = request.header("access-control-request-method") or ""
+        methods = cors.get("AllowMethods") or []
+        if ("*" not in allowed and origin not in allowed) or ("*" not in methods and method not in methods):
+            return HttpResponse(200, [], b"")
+        headers = [("Access-Control-Allow-Origin", "*" if "*" in allowed else origin),
+                   ("Access-Control-Allow-Methods", ",".join(methods))]
+        if cors.get("AllowHeaders"):
+            headers.append(("Access-Control-Allow-Headers", ",".join(cors["AllowHeaders"])))
+        if cors.get("MaxAge") is not None:
+            headers.append(("Access-Control-Max-Age", str(cors["MaxAge"])))
+        if cors.get("AllowCredentials"):
+            headers.append(("Access-Control-Allow-Credentials", "true"))
+        return HttpResponse(200, headers, b"")
 
     @staticmethod
     def _cors_headers(config: dict, request) -> list:
